@@ -1,0 +1,16 @@
+"""nish-jax: the Nish activation for JAX, the paper's benchmark networks, and its experiments."""
+
+from nish_jax.activations import get_activation, list_activations
+from nish_jax.nish import NISH_ARGMIN, NISH_MINIMUM, nish, nish_derivative
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NISH_ARGMIN",
+    "NISH_MINIMUM",
+    "get_activation",
+    "list_activations",
+    "nish",
+    "nish_derivative",
+    "__version__",
+]

@@ -1,0 +1,64 @@
+"""The registry of activations used by the experiments and the reference networks.
+
+Activations are plain functions ``f(x) -> y``; a Flax module takes one as a field (``act``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+
+from nish_jax.nish import nish
+
+__all__ = ["Activation", "get_activation", "list_activations", "resolve_activation"]
+
+Activation = Callable[[jax.Array], jax.Array]
+
+
+def _gelu_exact(x: jax.Array) -> jax.Array:
+    """GELU with the exact erf form, as PyTorch's ``nn.GELU()`` and timm use by default."""
+    return jax.nn.gelu(x, approximate=False)
+
+
+_REGISTRY: dict[str, Activation] = {
+    "relu": jax.nn.relu,
+    "relu6": jax.nn.relu6,
+    "leaky_relu": jax.nn.leaky_relu,
+    "elu": jax.nn.elu,
+    "selu": jax.nn.selu,
+    "gelu": _gelu_exact,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+    "mish": jax.nn.mish,
+    "nish": nish,
+}
+
+
+def list_activations() -> list[str]:
+    """The names :func:`get_activation` accepts (``swish`` is an alias of ``silu``)."""
+    return sorted(_REGISTRY)
+
+
+def get_activation(name: str) -> Activation:
+    """The activation function registered under ``name`` (case-insensitive)."""
+    if not isinstance(name, str):
+        raise TypeError(f"activation name must be a string, got {type(name).__name__}: {name!r}")
+    key = name.strip().lower()
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(list_activations())}")
+    return _REGISTRY[key]
+
+
+def resolve_activation(act: str | Activation | None, default: str) -> Activation:
+    """``act`` as a function: a registry name, any callable, or ``None`` for ``default``."""
+    if act is None:
+        return get_activation(default)
+    if isinstance(act, str):
+        return get_activation(act)
+    if callable(act):
+        return act
+    raise ValueError(
+        f"act must be an activation name or a callable, got {act!r}; "
+        f"valid names: {', '.join(list_activations())}"
+    )
