@@ -5,7 +5,7 @@ Activations are plain functions ``f(x) -> y``; a Flax module takes one as a fiel
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 
@@ -46,7 +46,9 @@ def get_activation(name: str) -> Activation:
         raise TypeError(f"activation name must be a string, got {type(name).__name__}: {name!r}")
     key = name.strip().lower()
     if key not in _REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(list_activations())}")
+        raise ValueError(
+            f"unknown activation {name!r}; valid names: {', '.join(list_activations())}"
+        )
     return _REGISTRY[key]
 
 

@@ -1,0 +1,73 @@
+"""A plain CNN of ``depth`` conv -> BatchNorm -> act layers (the noise-robustness experiment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nish_jax.activations import Activation
+from nish_jax.models.layers import check_input
+from nish_jax.models.registry import ModelSpec, register
+
+
+class CNN(nn.Module):
+    """``depth`` 3x3 conv -> BatchNorm -> act layers in up to three stages, each ending in a 2x2
+    max-pool and doubling the width, then global average pooling and a dense head."""
+
+    num_classes: int
+    act: Activation
+    depth: int = 5
+    width: int = 32
+    in_channels: int = 1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        check_input(x, self.in_channels, "cnn")
+        x = x.astype(self.dtype)
+        stages = min(3, self.depth)
+        per_stage = [self.depth // stages + (i < self.depth % stages) for i in range(stages)]
+        layer = 0
+        for stage, count in enumerate(per_stage):
+            for _ in range(count):
+                x = nn.Conv(
+                    self.width * 2**stage,
+                    (3, 3),
+                    padding="SAME",
+                    use_bias=False,
+                    kernel_init=nn.initializers.he_normal(),
+                    dtype=self.dtype,
+                    name=f"conv{layer}",
+                )(x)
+                x = nn.BatchNorm(
+                    use_running_average=not train,
+                    momentum=0.9,
+                    epsilon=1e-5,
+                    dtype=self.dtype,
+                    name=f"bn{layer}",
+                )(x)
+                x = self.act(x)
+                layer += 1
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        x = jnp.mean(x, axis=(1, 2))
+        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+
+
+def _build(*, num_classes: int, act: Activation, depth: int = 5, **options: Any) -> CNN:
+    if not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"cnn depth must be a positive integer, got {depth!r}")
+    return CNN(num_classes=num_classes, act=act, depth=depth, **options)
+
+
+register(
+    ModelSpec(
+        name="cnn",
+        build=_build,
+        default_act="relu",
+        options=("depth", "width", "in_channels"),
+        input_shape=(28, 28, 1),
+    )
+)
