@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import jax
 
-from nish_jax.nish import nish
+from nish_jax._nish import nish
 
 __all__ = ["Activation", "get_activation", "list_activations", "resolve_activation"]
 
