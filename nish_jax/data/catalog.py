@@ -1,0 +1,327 @@
+"""The known data sets and `load()`: find a split offline, in a fixed order of sources.
+
+Sources, first found wins: (1) a prepared tensorflow-datasets directory, (2) the official files
+(or an image folder, plain or as a tar archive) in a `<data dir>/<data set>/` folder,
+(3) a tensorflow-datasets download, only when download=True. Data dirs come from the `data_dir`
+argument or `$NISH_DATA_DIR`, an os.pathsep-separated list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nish_jax.data import tfds_source
+from nish_jax.data.archives import (
+    ARCHIVE_SUFFIXES,
+    cache_dir,
+    cached_arrays,
+    extract_archive,
+    source_key,
+)
+from nish_jax.data.cifar_pickle import ARCHIVE_NAME as CIFAR_PICKLE_ARCHIVE
+from nish_jax.data.cifar_pickle import read_cifar_batches
+from nish_jax.data.dataset import Dataset
+from nish_jax.data.errors import DataNotFoundError
+from nish_jax.data.folders import decode_images, scan_folder
+from nish_jax.data.idx import find_idx, read_idx_pair
+
+DATA_DIR_ENV = "NISH_DATA_DIR"
+DEFAULT_FOLDER_IMAGE_SIZE = 224
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagenet100": (IMAGENET_MEAN, IMAGENET_STD),
+}
+"""Per-channel (mean, std) on the [0, 1] pixel scale, from each training set."""
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_IDX_STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What `load` knows about one named data set."""
+
+    name: str
+    folders: tuple[str, ...]
+    splits: tuple[str, ...]
+    tfds_name: str | None
+    expected_files: str
+    hint: str = ""
+
+
+def _idx_files() -> str:
+    return ", ".join(f"{stem}.gz" for pair in _IDX_STEMS.values() for stem in pair)
+
+
+_SPECS = {
+    spec.name: spec
+    for spec in (
+        _Spec("mnist", ("mnist",), ("train", "test"), "mnist", f"the IDX files {_idx_files()}"),
+        _Spec(
+            "fashion_mnist",
+            ("fashion_mnist", "fashion-mnist"),
+            ("train", "test"),
+            "fashion_mnist",
+            f"the IDX files {_idx_files()}",
+            "on Debian/Ubuntu `apt-get install -y dataset-fashion-mnist` installs them under "
+            "/usr/share/datasets/fashion-mnist/ (add /usr/share/datasets to NISH_DATA_DIR)",
+        ),
+        _Spec(
+            "cifar10",
+            ("cifar10", "cifar-10"),
+            ("train", "test"),
+            "cifar10",
+            f"{CIFAR_PICKLE_ARCHIVE} (the official python version), or an image folder "
+            "`<split>/<class>/*.jpg|png` as a directory or `<split>.tar.gz`, class folders "
+            + " ".join(CIFAR10_CLASSES),
+        ),
+        _Spec(
+            "imagenet100",
+            ("imagenet100", "imagenet-100"),
+            ("train", "val"),
+            None,
+            "an image folder `<split>/<class>/*.jpg|png` as a directory or `<split>.tar.gz`",
+        ),
+    )
+}
+
+
+def list_datasets() -> list[str]:
+    """The names `load` accepts (besides a path to any image folder)."""
+    return sorted(_SPECS)
+
+
+DataDirs = str | os.PathLike | Sequence[str | os.PathLike] | None
+
+
+def data_dirs(data_dir: DataDirs = None) -> list[Path]:
+    """The directories searched: `data_dir` (a path, os.pathsep list, or list) or $NISH_DATA_DIR."""
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV, "")
+    entries = [data_dir] if isinstance(data_dir, str | os.PathLike) else list(data_dir)
+    parts = [part for entry in entries for part in str(entry).split(os.pathsep) if part]
+    return [Path(part).expanduser() for part in parts]
+
+
+def load(
+    name: str,
+    split: str,
+    *,
+    data_dir: DataDirs = None,
+    download: bool = False,
+    image_size: int | None = None,
+) -> Dataset:
+    """Load one split of a data set, offline unless download=True.
+
+    name: one of `list_datasets()` or the path of an image folder `<root>/<split>/<class>/*`.
+    image_size: the side length image folders are resized to (default 224); in-memory sets
+    keep their native size (resize on device with `nish_jax.data.augment`).
+    Raises DataNotFoundError at once, with instructions, when no source has the data.
+    """
+    if name not in _SPECS:
+        if os.path.isdir(name):
+            return _load_any_folder(Path(name), split, image_size)
+        raise ValueError(
+            f"unknown data set {name!r}; valid: {list_datasets()} or the path of an image folder"
+        )
+    spec = _SPECS[name]
+    if split not in spec.splits:
+        raise ValueError(f"unknown split {split!r} for {name}; valid: {list(spec.splits)}")
+    if image_size is not None and name != "imagenet100":
+        raise ValueError(
+            f"image_size={image_size} applies to image folders only; {name} is held in memory "
+            "at its native size (use nish_jax.data.augment.make_preprocess(image_size=...))"
+        )
+    dirs = data_dirs(data_dir)
+    tfds_dirs = [*dirs, cache_dir() / "tensorflow_datasets"]
+    if spec.tfds_name and (tfds_dir := tfds_source.find_prepared(spec.tfds_name, tfds_dirs)):
+        images, labels, class_names = tfds_source.load_prepared(spec.tfds_name, tfds_dir, split)
+        return _in_memory(name, split, images, labels, class_names, f"tfds:{tfds_dir}")
+    for directory in dirs:
+        for folder in spec.folders:
+            root = directory / folder
+            if root.is_dir() and (dataset := _READERS[name](root, split, image_size)):
+                return dataset
+    if download and spec.tfds_name:
+        tfds_dir = tfds_source.download_and_prepare(spec.tfds_name, tfds_dirs[-1])
+        images, labels, class_names = tfds_source.load_prepared(spec.tfds_name, tfds_dir, split)
+        return _in_memory(name, split, images, labels, class_names, f"tfds:{tfds_dir}")
+    raise DataNotFoundError(_how_to_provide(spec, split, dirs))
+
+
+def prepare_tfds(
+    name: str,
+    tfds_dir: str | os.PathLike,
+    *,
+    data_dir: DataDirs = None,
+) -> Path:
+    """Prepare tensorflow-datasets' own builder for `name` in `tfds_dir` from local official files.
+
+    Works offline (see `tfds_source.prepare_offline`); needs tensorflow-datasets and tensorflow.
+    Afterwards `load(name, split, data_dir=tfds_dir)` reads the prepared directory first.
+    """
+    spec = _SPECS.get(name)
+    if spec is None or spec.tfds_name is None:
+        valid = [n for n, s in _SPECS.items() if s.tfds_name]
+        raise ValueError(f"unknown tfds data set {name!r}; valid: {valid}")
+    dirs = data_dirs(data_dir)
+    for directory in dirs:
+        for folder in spec.folders:
+            if (directory / folder).is_dir():
+                return tfds_source.prepare_offline(
+                    spec.tfds_name, Path(tfds_dir), directory / folder
+                )
+    raise DataNotFoundError(_how_to_provide(spec, "train", dirs))
+
+
+def _how_to_provide(spec: _Spec, split: str, dirs: list[Path]) -> str:
+    looked = ", ".join(str(d) for d in dirs) or f"nowhere (${DATA_DIR_ENV} is not set)"
+    lines = [
+        f"{spec.name} ({split} split) was not found offline. Looked in: {looked}.",
+        "Provide it in one of these ways:",
+        f"  - set {DATA_DIR_ENV} (an os.pathsep-separated list of directories) or pass "
+        f"data_dir=...; one of them holds a folder {' or '.join(f'{f}/' for f in spec.folders)} "
+        f"with {spec.expected_files} (plain files or tar.gz archives).",
+    ]
+    if spec.tfds_name:
+        lines.append(
+            f"  - a prepared tensorflow-datasets directory `<dir>/{spec.tfds_name}/<version>/` "
+            f"in one of those directories (see nish_jax.data.prepare_tfds)."
+        )
+    if spec.hint:
+        lines.append(f"  - {spec.hint}.")
+    if spec.tfds_name:
+        lines.append("  - load(..., download=True) lets tensorflow-datasets download it (network).")
+    return "\n".join(lines)
+
+
+def _in_memory(
+    name: str,
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    source: str,
+) -> Dataset:
+    mean, std = NORMALIZATION[name]
+    return Dataset(
+        name=name,
+        split=split,
+        class_names=tuple(class_names),
+        image_shape=tuple(int(d) for d in images.shape[1:]),
+        labels=np.asarray(labels, dtype=np.int32),
+        mean=mean,
+        std=std,
+        images=images,
+        source=source,
+    )
+
+
+def _read_idx_set(name: str, class_names: Sequence[str]) -> Callable[..., Dataset | None]:
+    def read(root: Path, split: str, image_size: int | None) -> Dataset | None:
+        paths = [find_idx(root, stem) for stem in _IDX_STEMS[split]]
+        if None in paths:
+            return None
+        images, labels = read_idx_pair(*paths)
+        return _in_memory(name, split, images, labels, class_names, str(root))
+
+    return read
+
+
+def _split_folder(root: Path, split: str) -> tuple[Path, Path] | None:
+    """(split directory, the file or folder it came from) from `<root>/<split>/` or an archive."""
+    if (root / split).is_dir():
+        return root / split, root / split
+    for suffix in ARCHIVE_SUFFIXES:
+        archive = root / f"{split}{suffix}"
+        if archive.is_file():
+            unpacked = extract_archive(archive) / split
+            if not unpacked.is_dir():
+                raise ValueError(f"{archive} does not unpack to a `{split}/` folder")
+            return unpacked, archive
+    return None
+
+
+def _read_cifar10(root: Path, split: str, image_size: int | None) -> Dataset | None:
+    batches_dir = root / "cifar-10-batches-py"
+    if not batches_dir.is_dir() and (root / CIFAR_PICKLE_ARCHIVE).is_file():
+        batches_dir = extract_archive(root / CIFAR_PICKLE_ARCHIVE) / "cifar-10-batches-py"
+    if batches_dir.is_dir():
+        images, labels = read_cifar_batches(batches_dir, split)
+        return _in_memory("cifar10", split, images, labels, CIFAR10_CLASSES, str(batches_dir))
+    found = _split_folder(root, split)
+    if found is None:
+        return None
+    split_dir, origin = found
+
+    def decode() -> dict[str, np.ndarray]:
+        index = scan_folder(split_dir, CIFAR10_CLASSES)
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+            images = decode_images(index.paths, None, center_crop=False, executor=pool)
+        return {"images": images, "labels": index.labels}
+
+    arrays = cached_arrays(f"cifar10-folder-{split}-{source_key(origin)}", decode)
+    return _in_memory(
+        "cifar10", split, arrays["images"], arrays["labels"], CIFAR10_CLASSES, str(origin)
+    )
+
+
+def _read_folder(name: str, root: Path, split: str, image_size: int | None) -> Dataset | None:
+    found = _split_folder(root, split)
+    if found is None:
+        return None
+    index = scan_folder(found[0])
+    size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else image_size
+    if size < 1:
+        raise ValueError(f"image_size must be >= 1, got {size}")
+    mean, std = NORMALIZATION["imagenet100"]
+    return Dataset(
+        name=name,
+        split=split,
+        class_names=index.class_names,
+        image_shape=(size, size, 3),
+        labels=index.labels,
+        mean=mean,
+        std=std,
+        paths=index.paths,
+        center_crop=split != "train",
+        source=str(found[1]),
+    )
+
+
+def _load_any_folder(root: Path, split: str, image_size: int | None) -> Dataset:
+    splits = sorted(
+        {p.name for p in root.iterdir() if p.is_dir()}
+        | {p.name[: -len(s)] for s in ARCHIVE_SUFFIXES for p in root.glob(f"*{s}")}
+    )
+    if split not in splits:
+        raise ValueError(f"unknown split {split!r} for image folder {root}; valid: {splits}")
+    return _read_folder(root.name, root, split, image_size)
+
+
+_READERS: dict[str, Callable[[Path, str, int | None], Dataset | None]] = {
+    "mnist": _read_idx_set("mnist", tuple(str(d) for d in range(10))),
+    "fashion_mnist": _read_idx_set("fashion_mnist", FASHION_MNIST_CLASSES),
+    "cifar10": _read_cifar10,
+    "imagenet100": lambda root, split, size: _read_folder("imagenet100", root, split, size),
+}
