@@ -4,7 +4,8 @@
 >>> model = create_model("resnet18", num_classes=10, act="nish", stem="cifar")
 """
 
-from nish_jax.models import cnn, mlp  # noqa: F401  (each family registers its models)
+# Importing a family registers its models.
+from nish_jax.models import cnn, mlp, resnet, squeezenet  # noqa: F401
 from nish_jax.models.convert import from_timm
 from nish_jax.models.registry import ModelSpec, create_model, get_spec, list_models
 

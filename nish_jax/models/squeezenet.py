@@ -1,0 +1,147 @@
+"""torchvision's SqueezeNet 1.0 and 1.1, with every ReLU (classifier included) replaced by ``act``.
+
+Layer names spell torchvision's state-dict keys with ``_`` for ``.`` (``features_3/squeeze`` is
+``features.3.squeeze``), so :func:`nish_jax.models.from_timm` converts its weights.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nish_jax.activations import Activation
+from nish_jax.models.layers import KAIMING_UNIFORM, check_input, dotted_torch_key
+from nish_jax.models.registry import ModelSpec, register
+
+# torchvision's ``features``, one entry per index: ("conv", channels, size), "act", "pool", or a
+# Fire module as (squeeze, expand1x1, expand3x3) channels.
+_FEATURES = {
+    "1_0": [
+        ("conv", 96, 7),
+        "act",
+        "pool",
+        (16, 64, 64),
+        (16, 64, 64),
+        (32, 128, 128),
+        "pool",
+        (32, 128, 128),
+        (48, 192, 192),
+        (48, 192, 192),
+        (64, 256, 256),
+        "pool",
+        (64, 256, 256),
+    ],
+    "1_1": [
+        ("conv", 64, 3),
+        "act",
+        "pool",
+        (16, 64, 64),
+        (16, 64, 64),
+        "pool",
+        (32, 128, 128),
+        (32, 128, 128),
+        "pool",
+        (48, 192, 192),
+        (48, 192, 192),
+        (64, 256, 256),
+        (64, 256, 256),
+    ],
+}
+
+
+def _conv(features: int, size: int, dtype: Any, name: str, **options: Any) -> nn.Conv:
+    """A conv with bias 0 and torchvision's SqueezeNet init (kaiming-uniform unless overridden)."""
+    options.setdefault("kernel_init", KAIMING_UNIFORM)
+    return nn.Conv(
+        features, (size, size), bias_init=nn.initializers.zeros, dtype=dtype, name=name, **options
+    )
+
+
+def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
+    """``nn.MaxPool2d(size, stride, ceil_mode=True)``: a last, partial window is kept."""
+    pads = []
+    for length in x.shape[1:3]:
+        out = math.ceil((length - size) / stride) + 1
+        pads.append((0, (out - 1) * stride + size - length))
+    return nn.max_pool(x, (size, size), strides=(stride, stride), padding=tuple(pads))
+
+
+class Fire(nn.Module):
+    """A 1x1 squeeze conv, then 1x1 and 3x3 expand convs concatenated; act after each conv."""
+
+    squeeze: int
+    expand1x1: int
+    expand3x3: int
+    act: Activation
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = self.act(_conv(self.squeeze, 1, self.dtype, "squeeze")(x))
+        left = self.act(_conv(self.expand1x1, 1, self.dtype, "expand1x1")(x))
+        right = self.act(_conv(self.expand3x3, 3, self.dtype, "expand3x3", padding=1)(x))
+        return jnp.concatenate([left, right], axis=-1)
+
+
+class SqueezeNet(nn.Module):
+    """torchvision's ``SqueezeNet``: features, then dropout -> 1x1 conv -> act -> average pool.
+
+    ``version`` is "1_0" or "1_1". The final conv is initialised N(0, 0.01), the others
+    kaiming-uniform, all biases 0, as in torchvision.
+    """
+
+    num_classes: int
+    act: Activation
+    version: str = "1_0"
+    dropout: float = 0.5
+    in_channels: int = 3
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        check_input(x, self.in_channels, f"squeezenet{self.version}")
+        x = x.astype(self.dtype)
+        for index, layer in enumerate(_FEATURES[self.version]):
+            name = f"features_{index}"
+            if layer == "act":
+                x = self.act(x)
+            elif layer == "pool":
+                x = max_pool_ceil(x)
+            elif layer[0] == "conv":
+                _, channels, size = layer
+                x = _conv(channels, size, self.dtype, name, strides=2)(x)
+            else:
+                x = Fire(*layer, act=self.act, dtype=self.dtype, name=name)(x)
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        final_init = nn.initializers.normal(0.01)
+        x = _conv(self.num_classes, 1, self.dtype, "classifier_1", kernel_init=final_init)(x)
+        return jnp.mean(self.act(x), axis=(1, 2))
+
+
+def _builder(version: str):
+    def build(*, num_classes: int, act: Activation, **options: Any) -> SqueezeNet:
+        dropout = options.get("dropout", 0.5)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"squeezenet{version} dropout must be in [0, 1), got {dropout!r}")
+        return SqueezeNet(num_classes=num_classes, act=act, version=version, **options)
+
+    return build
+
+
+for _version in ("1_0", "1_1"):
+    register(
+        ModelSpec(
+            name=f"squeezenet{_version}",
+            build=_builder(_version),
+            default_act="relu",
+            options=("dropout", "in_channels"),
+            input_shape=(224, 224, 3),
+            torch_key=dotted_torch_key,
+            classifier="classifier.1",
+            reference="torchvision",
+        )
+    )
