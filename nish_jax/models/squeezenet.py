@@ -54,8 +54,10 @@ _FEATURES = {
 
 
 def _conv(features: int, size: int, dtype: Any, name: str, **options: Any) -> nn.Conv:
-    """A conv with bias 0 and torchvision's SqueezeNet init (kaiming-uniform unless overridden)."""
+    """A conv with bias 0 and torchvision's SqueezeNet init (kaiming-uniform unless overridden);
+    unpadded unless ``padding`` says otherwise, as ``nn.Conv2d``."""
     options.setdefault("kernel_init", KAIMING_UNIFORM)
+    options.setdefault("padding", "VALID")
     return nn.Conv(
         features, (size, size), bias_init=nn.initializers.zeros, dtype=dtype, name=name, **options
     )

@@ -1,0 +1,94 @@
+"""Converted timm/torchvision weights give the reference's logits on real images (eval mode)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from cifar_images import cifar10_images
+
+from nish_jax.models import create_model, from_timm
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+torchvision = pytest.importorskip("torchvision")
+
+NUM_CLASSES = 10
+IMAGE_SIZE = 64
+
+
+def _randomise_batch_norm(model) -> None:
+    """Random running statistics and affine parameters, so eval mode is not the identity."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            channels = module.num_features
+            module.running_mean.copy_(0.2 * torch.randn(channels))
+            module.running_var.copy_(torch.empty(channels).uniform_(0.5, 1.5))
+            module.weight.data.copy_(torch.empty(channels).uniform_(0.5, 1.5))
+            module.bias.data.copy_(0.2 * torch.randn(channels))
+
+
+def _reference(name: str):
+    torch.manual_seed(0)
+    if name == "resnet18":
+        model = timm.create_model("resnet18", pretrained=False, num_classes=NUM_CLASSES)
+    else:
+        model = getattr(torchvision.models, name)(weights=None, num_classes=NUM_CLASSES)
+        # torchvision's N(0, 0.01) classifier gives logits near 0; a wider one tests more.
+        torch.nn.init.kaiming_uniform_(model.classifier[1].weight)
+    with torch.no_grad():
+        _randomise_batch_norm(model)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return cifar10_images(2, IMAGE_SIZE)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_0", "squeezenet1_1"])
+def test_converted_weights_give_the_reference_logits(name: str, images: np.ndarray) -> None:
+    reference = _reference(name)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    variables = from_timm(name, reference.state_dict())
+    model = create_model(name, num_classes=NUM_CLASSES)
+    logits = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, images)
+    assert logits.shape == expected.shape == (len(images), NUM_CLASSES)
+    assert np.abs(expected).max() > 0.1  # the comparison is not between near-zero numbers
+    np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=1e-4)
+
+
+def _timm_resnet18_state() -> dict:
+    return dict(timm.create_model("resnet18", pretrained=False, num_classes=NUM_CLASSES).state_dict())
+
+
+def test_missing_key_is_named() -> None:
+    state = _timm_resnet18_state()
+    del state["layer3.1.bn2.running_var"]
+    with pytest.raises(KeyError, match=r"layer3\.1\.bn2\.running_var"):
+        from_timm("resnet18", state)
+
+
+def test_misshapen_key_is_named() -> None:
+    state = _timm_resnet18_state()
+    state["layer2.0.conv1.weight"] = torch.zeros(128, 64, 1, 1)
+    with pytest.raises(ValueError, match=r"layer2\.0\.conv1\.weight"):
+        from_timm("resnet18", state)
+
+
+def test_unused_key_is_named() -> None:
+    state = _timm_resnet18_state()
+    state["head.extra.weight"] = torch.zeros(3)
+    with pytest.raises(KeyError, match=r"head\.extra\.weight"):
+        from_timm("resnet18", state)
+
+
+def test_cifar_stem_does_not_take_imagenet_stem_weights() -> None:
+    with pytest.raises(ValueError, match=r"conv1\.weight"):
+        from_timm("resnet18", _timm_resnet18_state(), stem="cifar")
+
+
+def test_model_without_reference_refuses_conversion() -> None:
+    with pytest.raises(ValueError, match="preact_resnet18"):
+        from_timm("preact_resnet18", _timm_resnet18_state())
