@@ -1,0 +1,133 @@
+"""Training configuration: the defaults every run starts from, and their validation.
+
+A config is an ``ml_collections.ConfigDict``; experiment files (experiments/configs/*.py) start
+from :func:`get_config_defaults` and override what they need. :func:`validate_config` rejects a bad
+value before anything is compiled, naming the key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet100")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
+DTYPES = ("float32", "bfloat16")
+
+
+def get_config_defaults() -> ml_collections.ConfigDict:
+    """Every key the engine reads, with its default (see the comments for the meaning)."""
+    config = ml_collections.ConfigDict()
+    # Data.
+    config.dataset = "mnist"
+    config.data_dir = ""  # "" = the NISH_DATA_DIR search path
+    config.train_subset = 0  # 0 = the whole split; n = a fixed class-balanced subset of n
+    config.test_subset = 0
+    # Model: nish_jax.models.create_model(model, act=act or the model's own, **model_options).
+    config.model = "mlp"
+    config.act = ""  # "" = the reference model's own activation
+    config.model_options = ml_collections.ConfigDict()
+    config.dtype = "float32"  # compute dtype; parameters stay float32
+    # Optimisation.
+    config.batch_size = 128  # global batch per run, split over the devices
+    config.eval_batch_size = 256
+    config.num_epochs = 10
+    config.optimizer = "sgd"
+    config.learning_rate = 0.1
+    config.momentum = 0.9
+    config.nesterov = False
+    # sgd: L2-style (decay * params added to the gradient before momentum);
+    # adam: decoupled (AdamW). Either way only kernels (ndim > 1) are decayed.
+    config.weight_decay = 0.0
+    config.schedule = "constant"
+    config.warmup_epochs = 0.0  # warmup_cosine: linear warmup length
+    config.lr_decay_epochs = (30, 60, 90)  # step: epochs where the rate is multiplied by...
+    config.lr_decay_factor = 0.1  # ...this factor
+    config.label_smoothing = 0.0
+    config.augmentation = ml_collections.ConfigDict(
+        dict(crop_padding=0, hflip=False, vflip=False, image_size=0)  # image_size 0 = native
+    )
+    config.eval_noise_std = 0.0  # Gaussian noise added to the test images
+    # Runs: num_runs seeds trained at once (vmapped); run r uses seed + r.
+    config.num_runs = 1
+    config.seed = 0
+    # Bookkeeping.
+    config.checkpoint_every_steps = 1000  # 0 = only at the end of every epoch
+    config.keep_checkpoints = 2
+    config.log_every_steps = 50
+    return config
+
+
+def _choice(config: ml_collections.ConfigDict, key: str, choices: tuple[str, ...]) -> None:
+    if config[key] not in choices:
+        raise ValueError(
+            f"config.{key}={config[key]!r} is not valid; valid choices: {', '.join(choices)}"
+        )
+
+
+def _integer(config: ml_collections.ConfigDict, key: str, minimum: int) -> None:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"config.{key} must be an integer >= {minimum}, got {value!r}")
+
+
+def _number(config: ml_collections.ConfigDict, key: str, minimum: float, maximum: float) -> None:
+    value = config[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"config.{key} must be a number, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"config.{key}={value!r} must be in [{minimum}, {maximum}]")
+
+
+def validate_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
+    """Raise ValueError naming the first bad key (and its valid choices); check nothing else.
+
+    ``num_devices`` (default: all of jax's devices) must divide both batch sizes.
+    """
+    from nish_jax.activations import list_activations
+    from nish_jax.models import list_models
+
+    unknown = sorted(set(config.keys()) - set(get_config_defaults().keys()))
+    if unknown:
+        raise ValueError(f"unknown config key(s): {', '.join(unknown)}")
+    _choice(config, "dataset", DATASETS)
+    _choice(config, "model", tuple(list_models()))
+    _choice(config, "act", ("", *list_activations()))
+    _choice(config, "optimizer", OPTIMIZERS)
+    _choice(config, "schedule", SCHEDULES)
+    _choice(config, "dtype", DTYPES)
+    for key in ("train_subset", "test_subset", "checkpoint_every_steps"):
+        _integer(config, key, 0)
+    for key in ("batch_size", "eval_batch_size", "num_epochs", "num_runs", "keep_checkpoints"):
+        _integer(config, key, 1)
+    _integer(config, "log_every_steps", 1)
+    _integer(config, "seed", 0)
+    inf = float("inf")
+    _number(config, "learning_rate", 0.0, inf)
+    if config.learning_rate == 0:
+        raise ValueError("config.learning_rate must be positive, got 0")
+    _number(config, "momentum", 0.0, 1.0)
+    _number(config, "weight_decay", 0.0, inf)
+    _number(config, "warmup_epochs", 0.0, config.num_epochs)
+    _number(config, "lr_decay_factor", 0.0, 1.0)
+    _number(config, "label_smoothing", 0.0, 1.0)
+    _number(config, "eval_noise_std", 0.0, inf)
+    augmentation = config.augmentation
+    extra = sorted(set(augmentation.keys()) - {"crop_padding", "hflip", "vflip", "image_size"})
+    if extra:
+        raise ValueError(
+            f"unknown config.augmentation key(s): {', '.join(extra)}; valid keys: "
+            "crop_padding, hflip, vflip, image_size"
+        )
+    _integer(augmentation, "crop_padding", 0)
+    _integer(augmentation, "image_size", 0)
+    if num_devices is None:
+        import jax
+
+        num_devices = jax.device_count()
+    for key in ("batch_size", "eval_batch_size"):
+        if config[key] % num_devices:
+            raise ValueError(
+                f"config.{key}={config[key]} is not divisible by the {num_devices} devices; "
+                f"use a multiple of {num_devices}"
+            )
