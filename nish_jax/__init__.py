@@ -1,7 +1,7 @@
 """nish-jax: the Nish activation for JAX, the paper's benchmark networks, and its experiments."""
 
-from nish_jax.activations import get_activation, list_activations
 from nish_jax._nish import NISH_ARGMIN, NISH_MINIMUM, nish, nish_derivative
+from nish_jax.activations import get_activation, list_activations
 
 __version__ = "0.1.0"
 
