@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -38,9 +39,12 @@ class Checkpointer:
         if step not in self._manager.all_steps():
             self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
-    def restore(self, template: TrainState, step: int | None = None) -> TrainState:
-        """The state at ``step`` (default: the latest), with ``template``'s shapes and shardings."""
+    def restore(self, template: TrainState | None = None, step: int | None = None) -> Any:
+        """The state at ``step`` (default: the latest) with ``template``'s structure, shapes and
+        shardings; without a template, the raw nested dict of arrays (for inspection)."""
         step = self.latest_step() if step is None else step
+        if template is None:
+            return self._manager.restore(step, args=ocp.args.StandardRestore())
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
