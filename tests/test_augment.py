@@ -100,22 +100,29 @@ def test_eval_noise_is_separate_from_training_noise(mnist_images):
 
 def test_preprocess_runs_under_jit_and_vmap(cifar_images):
     mean, std = NORMALIZATION["cifar10"]
-    preprocess = make_preprocess(
-        mean=mean, std=std, crop_padding=2, hflip=True, image_size=40, noise_std=0.05
-    )
+    preprocess = make_preprocess(mean=mean, std=std, crop_padding=4, hflip=True, noise_std=0.05)
     key = jax.random.key(6)
-    eager = preprocess(key, cifar_images, True)
-    jitted = jax.jit(preprocess, static_argnums=2)(key, cifar_images, True)
-    assert eager.shape == (64, 40, 40, 3)
-    np.testing.assert_allclose(jitted, eager, atol=1e-5)
-    per_device = jax.vmap(functools.partial(preprocess, train=True))(
-        jax.random.split(key, 2), cifar_images.reshape(2, 32, 32, 32, 3)
+    jitted = jax.jit(preprocess, static_argnums=2)
+    np.testing.assert_allclose(
+        jitted(key, cifar_images, True), preprocess(key, cifar_images, True), atol=1e-5
     )
-    assert per_device.shape == (2, 32, 40, 40, 3)
+    keys = jax.random.split(key, 2)
+    per_device = jax.jit(jax.vmap(functools.partial(preprocess, train=True)))(
+        keys, cifar_images.reshape(2, 32, 32, 32, 3)
+    )
+    assert per_device.shape == (2, 32, 32, 32, 3)
+    np.testing.assert_allclose(per_device[1], jitted(keys[1], cifar_images[32:], True), atol=1e-5)
 
 
-def test_resize_changes_only_the_spatial_size(mnist_images):
-    assert resize(to_unit_range(mnist_images[:4]), 14).shape == (4, 14, 14, 1)
+def test_resize_to_the_asked_size_keeps_the_content(mnist_images):
+    images = to_unit_range(mnist_images[:4])
+    resized = resize(images, 56)
+    assert resized.shape == (4, 56, 56, 1)
+    assert float(jnp.abs(resized.mean() - images.mean())) < 0.01
+    mean, std = NORMALIZATION["mnist"]
+    assert make_preprocess(mean=mean, std=std, image_size=32)(
+        jax.random.key(0), mnist_images[:4], False
+    ).shape == (4, 32, 32, 1)
 
 
 @pytest.mark.parametrize(

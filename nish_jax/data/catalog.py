@@ -174,10 +174,12 @@ def prepare_tfds(
     tfds_dir: str | os.PathLike,
     *,
     data_dir: DataDirs = None,
+    max_examples_per_split: int | None = None,
 ) -> Path:
     """Prepare tensorflow-datasets' own builder for `name` in `tfds_dir` from local official files.
 
     Works offline (see `tfds_source.prepare_offline`); needs tensorflow-datasets and tensorflow.
+    max_examples_per_split keeps only the first examples of each split (quick runs, tests).
     Afterwards `load(name, split, data_dir=tfds_dir)` reads the prepared directory first.
     """
     spec = _SPECS.get(name)
@@ -189,7 +191,7 @@ def prepare_tfds(
         for folder in spec.folders:
             if (directory / folder).is_dir():
                 return tfds_source.prepare_offline(
-                    spec.tfds_name, Path(tfds_dir), directory / folder
+                    spec.tfds_name, Path(tfds_dir), directory / folder, max_examples_per_split
                 )
     raise DataNotFoundError(_how_to_provide(spec, "train", dirs))
 

@@ -47,7 +47,9 @@ def load_prepared(
     return arrays["images"], arrays["labels"], class_names
 
 
-def prepare_offline(tfds_name: str, tfds_dir: Path, files_dir: Path) -> Path:
+def prepare_offline(
+    tfds_name: str, tfds_dir: Path, files_dir: Path, max_examples_per_split: int | None = None
+) -> Path:
     """Prepare tfds' own builder from the official files in `files_dir`, without any network.
 
     tfds' MNIST-family builders fetch their files with `download_and_extract(urls)`; a file
@@ -55,7 +57,8 @@ def prepare_offline(tfds_name: str, tfds_dir: Path, files_dir: Path) -> Path:
     used instead of downloading it. tfds then checks it against the registered checksum of the
     upstream .gz, which re-compressed copies of identical data (Debian's, ours) do not match;
     so the builder's URL table is pointed at the local files' own size and sha256 (their IDX
-    content is checked by our reader). Returns `tfds_dir`, now holding `<tfds_name>/<version>/`.
+    content is checked by our reader). max_examples_per_split keeps only the first examples of
+    each split (tfds' own option, for quick runs). Returns `tfds_dir`, holding `<name>/<version>/`.
     """
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core import registered
@@ -85,7 +88,9 @@ def prepare_offline(tfds_name: str, tfds_dir: Path, files_dir: Path) -> Path:
 
     builder = LocalFilesBuilder(data_dir=str(tfds_dir))
     builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(files_dir))
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=str(files_dir), max_examples_per_split=max_examples_per_split
+        )
     )
     return tfds_dir
 
