@@ -68,42 +68,50 @@ def _cos_f32(z: jax.Array, odd: jax.Array) -> jax.Array:
     return jnp.where(odd, -cos_r, cos_r)
 
 
-def _negative_branch(x: jax.Array, with_cos: bool):
-    """(s, 1 - s, x + sin x, cos x or None) with ``x`` clipped to [negligible, 0].
+def _branch_argument(x: jax.Array) -> jax.Array:
+    """``x`` clipped to [negligible, 0].
 
-    Positive inputs become 0 first, so the unselected branch of the final ``where`` can never
-    overflow or leak NaN into a value or a gradient; NaN passes through unchanged. Only float32
-    and float64 arrive here.
+    Positive inputs become 0, so the unselected branch of the final ``where`` can never overflow
+    or leak NaN into a value or a gradient; NaN passes through.
     """
-    if x.dtype == jnp.float64:
-        xs = jnp.clip(x, _F64_NEGLIGIBLE, 0.0)
-        sin_x, cos_x = jnp.sin(xs), (jnp.cos(xs) if with_cos else None)
-    else:
-        xs = jnp.clip(x, _F32_NEGLIGIBLE, 0.0)
-        r, z, odd = _reduce_by_pi(xs)
-        sin_x, cos_x = _sin_f32(r, z, odd), (_cos_f32(z, odd) if with_cos else None)
-    e = jnp.exp(xs)  # in (0, 1]: no overflow on this branch
-    one_minus_s = 1.0 / (1.0 + e)
-    return e * one_minus_s, one_minus_s, xs + sin_x, cos_x
+    low = _F64_NEGLIGIBLE if x.dtype == jnp.float64 else _F32_NEGLIGIBLE
+    return jnp.clip(x, low, 0.0)
+
+
+def _sin_cos(xs: jax.Array, with_cos: bool) -> tuple[jax.Array, jax.Array | None]:
+    """sin and (optionally) cos of a clipped float32 or float64 argument."""
+    if xs.dtype == jnp.float64:
+        return jnp.sin(xs), (jnp.cos(xs) if with_cos else None)
+    r, z, odd = _reduce_by_pi(xs)
+    return _sin_f32(r, z, odd), (_cos_f32(z, odd) if with_cos else None)
 
 
 def _compute_dtype(dtype) -> jnp.dtype:
     return jnp.float64 if dtype == jnp.float64 else jnp.float32
 
 
+# The value and the derivative are two self-contained expressions, with the sigmoid written two
+# ways (``e / (1 + e)`` with ``e = exp(x)``, and ``jax.nn.sigmoid``), so that XLA's common
+# subexpression elimination cannot join them: each then fuses into one loop, and reverse mode keeps
+# no shared intermediate (``exp``, a reciprocal) alive from the forward to the backward pass. That
+# is what makes a training step's temporary memory no larger than ReLU's.
 def _value(x: jax.Array) -> jax.Array:
     xc = x.astype(_compute_dtype(x.dtype))
-    s, _, x_plus_sin, _ = _negative_branch(xc, with_cos=False)
-    return jnp.where(xc >= 0, xc, s * x_plus_sin).astype(x.dtype)
+    xs = _branch_argument(xc)
+    sin_x, _ = _sin_cos(xs, with_cos=False)
+    e = jnp.exp(xs)  # in (0, 1]: no overflow on this branch
+    s = e / (1.0 + e)
+    return jnp.where(xc >= 0, xc, s * (xs + sin_x)).astype(x.dtype)
 
 
-def _value_and_derivative(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _derivative(x: jax.Array) -> jax.Array:
+    """In the compute dtype (float32 or float64). ``jax.nn.sigmoid``'s own derivative rule keeps
+    higher-order derivatives finite where ``exp(-x)`` overflows."""
     xc = x.astype(_compute_dtype(x.dtype))
-    s, one_minus_s, x_plus_sin, cos_x = _negative_branch(xc, with_cos=True)
-    positive = xc >= 0
-    value = jnp.where(positive, xc, s * x_plus_sin)
-    derivative = jnp.where(positive, 1.0, s * (one_minus_s * x_plus_sin + 1.0 + cos_x))
-    return value, derivative
+    xs = _branch_argument(xc)
+    sin_x, cos_x = _sin_cos(xs, with_cos=True)
+    s = jax.nn.sigmoid(xs)
+    return jnp.where(xc >= 0, 1.0, s * ((1.0 - s) * (xs + sin_x) + 1.0 + cos_x))
 
 
 @jax.custom_jvp
@@ -114,8 +122,8 @@ def _nish(x: jax.Array) -> jax.Array:
 @_nish.defjvp
 def _nish_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
-    value, derivative = _value_and_derivative(x)
-    return value.astype(x.dtype), (derivative * t.astype(derivative.dtype)).astype(x.dtype)
+    derivative = _derivative(x)
+    return _value(x), (derivative * t.astype(derivative.dtype)).astype(x.dtype)
 
 
 def _as_float(x: ArrayLike) -> jax.Array:
@@ -145,4 +153,4 @@ def nish(x: ArrayLike) -> jax.Array:
 def nish_derivative(x: ArrayLike) -> jax.Array:
     """The exact first derivative of :func:`nish`, elementwise, in the dtype of ``nish(x)``."""
     x = _as_float(x)
-    return _value_and_derivative(x)[1].astype(x.dtype)
+    return _derivative(x).astype(x.dtype)
