@@ -12,7 +12,7 @@ export NISH_DATA_DIR
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[experiments,test]'
+	$(PY) -m pip install -q -e '.[experiments,test,parity]'
 	@touch $@
 
 demo: $(STAMP)
