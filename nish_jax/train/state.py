@@ -54,7 +54,7 @@ def init_state(
     init_key, state_key = jax.random.split(key)
     dummy = jnp.zeros((1, *input_shape), jnp.float32)
     variables = model.init({"params": init_key, "dropout": init_key}, dummy, train=False)
-    return TrainState.create(
+    state = TrainState.create(
         apply_fn=model.apply,
         params=variables["params"],
         tx=optimizer,
@@ -62,3 +62,6 @@ def init_state(
         rng=state_key,
         epoch_sums=zero_epoch_sums(),
     )
+    # A strongly typed int32 step, as a restored checkpoint has: a weakly typed one (flax's
+    # default) would make the resumed process trace, and round, a slightly different program.
+    return state.replace(step=jnp.zeros((), jnp.int32))
