@@ -60,7 +60,9 @@ def test_converted_weights_give_the_reference_logits(name: str, images: np.ndarr
 
 
 def _timm_resnet18_state() -> dict:
-    return dict(timm.create_model("resnet18", pretrained=False, num_classes=NUM_CLASSES).state_dict())
+    return dict(
+        timm.create_model("resnet18", pretrained=False, num_classes=NUM_CLASSES).state_dict()
+    )
 
 
 def test_missing_key_is_named() -> None:

@@ -1,0 +1,242 @@
+"""The model registry and the networks: errors, activation sites, sizes, init, dtypes, BatchNorm."""
+
+from __future__ import annotations
+
+import math
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from cifar_images import cifar10_images
+
+from nish_jax.models import create_model, get_spec, list_models
+from nish_jax.models.resnet import BasicBlock
+
+# How many times each network calls its activation (stems, blocks, heads) in one forward pass,
+# with its default options. Every registered model must be listed.
+EXPECTED_ACT_SITES = {
+    "mlp": 15,  # one per hidden layer
+    "cnn": 5,  # one per conv layer
+    "resnet18": 17,  # stem + 2 per block x 8 blocks
+    "preact_resnet18": 17,  # 2 per block x 8 blocks + the final BN-act
+    "squeezenet1_0": 26,  # stem + 3 per Fire x 8 + classifier
+    "squeezenet1_1": 26,
+}
+
+# Parameter counts (BatchNorm statistics excluded) of the reference models at 1000 classes.
+REFERENCE_PARAM_COUNTS = {
+    "resnet18": 11_689_512,
+    "squeezenet1_0": 1_248_424,
+    "squeezenet1_1": 1_235_496,
+    "preact_resnet18": 11_680_040,  # He et al.'s CIFAR network; no library reference
+    "mobilenetv2_100": 3_504_872,
+    "efficientnet_b0": 5_288_548,
+    "tf_efficientnet_b0": 5_288_548,
+    "tf_efficientnetv2_s": 21_458_488,
+    "tinynet_b": 3_730_562,
+    "tinynet_c": 2_457_234,
+}
+
+MY_FAMILIES = ("resnet18", "preact_resnet18", "squeezenet1_0", "squeezenet1_1")
+
+
+def _abstract_variables(name: str, num_classes: int = 1000, **create_options) -> dict:
+    """The model's variables as shapes only (``jax.eval_shape``: nothing is computed)."""
+    model = create_model(name, num_classes=num_classes, **create_options)
+    sample = jnp.zeros((1, *get_spec(name).input_shape), jnp.float32)
+    return jax.eval_shape(lambda: model.init(jax.random.key(0), sample, train=False))
+
+
+def _real_batch(size: int) -> jnp.ndarray:
+    return jnp.asarray(cifar10_images(2, size))
+
+
+# --- the registry API -------------------------------------------------------------------------
+
+
+def test_list_models_names_the_reference_networks() -> None:
+    assert set(MY_FAMILIES) <= set(list_models())
+    assert list_models() == sorted(list_models())
+
+
+def test_unknown_model_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"resnet19.*resnet18.*squeezenet1_1"):
+        create_model("resnet19", num_classes=10)
+
+
+def test_unknown_activation_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"nosuch.*nish"):
+        create_model("resnet18", num_classes=10, act="nosuch")
+
+
+def test_unknown_option_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"'depth'.*stem"):
+        create_model("resnet18", num_classes=10, depth=3)
+
+
+def test_unknown_stem_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"'tiny'.*'imagenet', 'cifar'"):
+        create_model("resnet18", num_classes=10, stem="tiny")
+
+
+def test_bad_dropout_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"dropout.*1\.5"):
+        create_model("squeezenet1_0", num_classes=10, dropout=1.5)
+
+
+def test_default_activation_is_relu() -> None:
+    for name in MY_FAMILIES:
+        assert create_model(name, num_classes=10).act is jax.nn.relu
+
+
+@pytest.mark.parametrize("name", MY_FAMILIES)
+@pytest.mark.parametrize("shape", [(2, 32, 32), (2, 32, 32, 1), (32, 32, 3, 1, 1)])
+def test_wrong_input_shape_names_the_expected_one(name: str, shape: tuple[int, ...]) -> None:
+    model = create_model(name, num_classes=10)
+    with pytest.raises(ValueError, match=r"\(batch, height, width, 3\)"):
+        jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(shape, jnp.float32)))
+
+
+# --- every nonlinearity is `act` ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_activation_site_uses_act(name: str) -> None:
+    assert name in EXPECTED_ACT_SITES, (
+        f"add the number of activation sites of {name!r} to EXPECTED_ACT_SITES"
+    )
+    calls = []
+
+    def counting_relu(x: jax.Array) -> jax.Array:
+        calls.append(x.shape)
+        return jax.nn.relu(x)
+
+    model = create_model(name, num_classes=10, act=counting_relu)
+    sample = jnp.zeros((1, *get_spec(name).input_shape), jnp.float32)
+    jax.eval_shape(lambda: model.init(jax.random.key(0), sample, train=False))
+    assert len(calls) == EXPECTED_ACT_SITES[name]
+
+
+# --- sizes and initialisation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_PARAM_COUNTS))
+def test_parameter_count_matches_the_reference(name: str) -> None:
+    if name not in list_models():
+        pytest.skip(f"{name} is not registered")
+    params = _abstract_variables(name)["params"]
+    assert sum(leaf.size for leaf in jax.tree.leaves(params)) == REFERENCE_PARAM_COUNTS[name]
+
+
+def test_cifar_stem_keeps_the_resolution() -> None:
+    imagenet = _abstract_variables("resnet18")["params"]["conv1"]["kernel"]
+    cifar = _abstract_variables("resnet18", stem="cifar")["params"]["conv1"]["kernel"]
+    assert (imagenet.shape, cifar.shape) == ((7, 7, 3, 64), (3, 3, 3, 64))
+
+
+# Three small configurations, each initialised once (``unsafe_rbg`` keys initialise fastest on CPU).
+CONFIGS = {
+    "resnet18": ({"stem": "cifar"}, 32),
+    "preact_resnet18": ({}, 32),
+    "squeezenet1_1": ({}, 64),
+}
+
+
+@pytest.fixture(scope="module")
+def initialised() -> dict[str, dict]:
+    """Float32 variables of each of CONFIGS at 10 classes."""
+    variables = {}
+    for name, (options, size) in CONFIGS.items():
+        model = create_model(name, num_classes=10, **options)
+        sample = jnp.zeros((2, size, size, 3), jnp.float32)
+        variables[name] = jax.jit(model.init)(jax.random.key(0, impl="unsafe_rbg"), sample)
+    return variables
+
+
+def _flat(params: dict) -> dict[str, np.ndarray]:
+    return {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(params).items()}
+
+
+def test_resnet18_init_is_timms(initialised) -> None:
+    params = _flat(initialised["resnet18"]["params"])
+    kernel = params["layer3_0/conv2/kernel"]  # 3x3, 256 -> 256
+    np.testing.assert_allclose(kernel.std(), math.sqrt(2 / (9 * 256)), rtol=0.02)
+    assert np.abs(kernel).max() > 4 * kernel.std()  # an untruncated normal
+    assert np.all(params["layer3_0/bn1/scale"] == 1) and np.all(params["layer3_0/bn1/bias"] == 0)
+    assert np.all(params["layer3_0/bn2/scale"] == 0)  # timm's zero_init_last
+    bound = 1 / math.sqrt(512)  # nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias too
+    for values in (params["fc/kernel"], params["fc/bias"]):
+        assert np.abs(values).max() <= bound
+    assert np.abs(params["fc/kernel"]).max() > 0.95 * bound
+
+
+def test_zero_init_last_can_be_turned_off() -> None:
+    block = BasicBlock(features=8, strides=1, act=jax.nn.relu, zero_init_last=False)
+    variables = block.init(jax.random.key(0), jnp.zeros((1, 4, 4, 8), jnp.float32))
+    assert np.all(variables["params"]["bn2"]["scale"] == 1)
+
+
+def test_squeezenet_init_is_torchvisions(initialised) -> None:
+    params = _flat(initialised["squeezenet1_1"]["params"])
+    kernel = params["features_12/expand3x3/kernel"]  # 3x3, 64 -> 256, kaiming-uniform
+    bound = math.sqrt(6 / (9 * 64))
+    assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.99 * bound
+    np.testing.assert_allclose(kernel.std(), bound / math.sqrt(3), rtol=0.02)
+    np.testing.assert_allclose(params["classifier_1/kernel"].std(), 0.01, rtol=0.1)
+    assert all(np.all(v == 0) for k, v in params.items() if k.endswith("bias"))
+
+
+# --- dtypes, BatchNorm and dropout ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_bfloat16_computation_keeps_float32_parameters(name: str, initialised) -> None:
+    options, size = CONFIGS[name]
+    images = _real_batch(size)
+    exact = create_model(name, num_classes=10, act="nish", **options)
+    half = create_model(name, num_classes=10, act="nish", dtype=jnp.bfloat16, **options)
+    half_variables = jax.eval_shape(lambda: half.init(jax.random.key(0), images))
+    assert {leaf.dtype for leaf in jax.tree.leaves(half_variables)} == {jnp.dtype(jnp.float32)}
+    variables = initialised[name]
+    expected = jax.jit(exact.apply)(variables, images)
+    logits = jax.jit(half.apply)(variables, images)
+    assert logits.dtype == jnp.bfloat16 and logits.shape == (2, 10)
+    scale = float(jnp.abs(expected).max())
+    np.testing.assert_allclose(np.asarray(logits, np.float32), expected, atol=0.05 * scale)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "preact_resnet18"])
+def test_batch_norm_trains_on_batch_statistics_and_evaluates_on_running_ones(
+    name: str, initialised
+) -> None:
+    options, size = CONFIGS[name]
+    images = _real_batch(size)
+    model = create_model(name, num_classes=10, **options)
+    variables = initialised[name]
+    train_logits, updates = jax.jit(
+        lambda v: model.apply(v, images, train=True, mutable=["batch_stats"])
+    )(variables)
+    evaluate = jax.jit(model.apply)
+    eval_logits = evaluate(variables, images)
+    assert not np.allclose(train_logits, eval_logits)
+    old, new = variables["batch_stats"], updates["batch_stats"]
+    assert jax.tree.structure(old) == jax.tree.structure(new)
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), old, new)
+    assert all(jax.tree.leaves(moved))  # every running statistic moved (momentum 0.1)
+    np.testing.assert_array_equal(evaluate(variables, images), eval_logits)
+
+
+def test_dropout_is_random_in_training_only(initialised) -> None:
+    images = _real_batch(CONFIGS["squeezenet1_1"][1])
+    model = create_model("squeezenet1_1", num_classes=10)
+    variables = initialised["squeezenet1_1"]
+
+    def apply(key: jax.Array, train: bool) -> jax.Array:
+        return model.apply(variables, images, train=train, rngs={"dropout": key})
+
+    train = jax.jit(lambda key: apply(key, True))
+    evaluate = jax.jit(lambda key: apply(key, False))
+    assert not np.allclose(train(jax.random.key(1)), train(jax.random.key(2)))
+    np.testing.assert_array_equal(evaluate(jax.random.key(1)), evaluate(jax.random.key(2)))
