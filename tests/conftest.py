@@ -10,6 +10,9 @@ jax.config.update("jax_enable_x64", True)
 os.environ.setdefault(
     "NISH_DATA_DIR",
     os.pathsep.join(
-        [os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"), "/usr/share/datasets"]
+        [
+            os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"),
+            "/usr/share/datasets",
+        ]
     ),
 )
