@@ -21,11 +21,15 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
+import ml_collections
+from absl import flags, logging
+from ml_collections import config_flags
 
 matplotlib.use("Agg")
 
@@ -98,11 +102,28 @@ def format_mean_spread(summary: Summary, digits: int = 2, scale: float = 1.0) ->
     return f"{mean} ± {summary.ci_half_width * scale:.{digits}f}"
 
 
-def label(title: str, config_name: str) -> str:
-    """``title`` marked with its config; a reduced config says it is not the paper's protocol."""
+def label(title: str, config_name: str, separator: str = " ") -> str:
+    """``title`` marked with its config; a reduced config says it is not the paper's protocol.
+
+    ``separator="\n"`` puts the mark on its own line (figure titles).
+    """
     if config_name == PAPER_CONFIG:
-        return f"{title} [paper protocol]"
-    return f"{title} [{config_name.upper()} run: reduced protocol, not the paper's numbers]"
+        return f"{title}{separator}[paper protocol]"
+    return (
+        f"{title}{separator}[{config_name.upper()} run: reduced protocol, not the paper's numbers]"
+    )
+
+
+def stats_columns(summary: Summary) -> dict[str, float]:
+    """A summary as numeric table columns: n, mean, std, ci95_low, ci95_high."""
+    percent = round(100 * summary.confidence)
+    return {
+        "n": summary.n,
+        "mean": summary.mean,
+        "std": summary.std,
+        f"ci{percent}_low": summary.ci_low,
+        f"ci{percent}_high": summary.ci_high,
+    }
 
 
 def results_dir(experiment: str, config_name: str, root: str = "results") -> str:
@@ -149,16 +170,20 @@ def write_table(
     *,
     title: str,
     config_name: str,
+    csv_rows: Sequence[Mapping[str, Any]] | None = None,
     name: str = "table",
 ) -> tuple[str, str]:
-    """Write ``<name>.md`` (labelled title + table) and ``<name>.csv`` (with a ``config`` column).
+    """Write ``<name>.md`` (labelled title + table) and ``<name>.csv``; return the two paths.
 
-    Returns the two paths.
+    The CSV holds ``csv_rows`` (e.g. numeric statistics, see :func:`stats_columns`) or, without
+    them, the table's cells; either way its first column, ``config``, names the config.
     """
     md_path = os.path.join(directory, f"{name}.md")
     with open(md_path, "w") as file:
         file.write(markdown_table(columns, rows, label(title, config_name)))
-    csv_rows = [{"config": config_name, **dict(zip(columns, row, strict=True))} for row in rows]
+    if csv_rows is None:
+        csv_rows = [dict(zip(columns, row, strict=True)) for row in rows]
+    csv_rows = [{"config": config_name, **row} for row in csv_rows]
     csv_path = write_csv(csv_rows, os.path.join(directory, f"{name}.csv"))
     return md_path, csv_path
 
@@ -204,6 +229,56 @@ def write_summary(directory: str, lines: Sequence[str], *, title: str, config_na
         file.write(text)
     print(text, flush=True)
     return path
+
+
+def parse_config(argv: Sequence[str], default_config: str) -> ml_collections.ConfigDict:
+    """The experiment config from ``argv`` (``argv[0]`` is the program name).
+
+    ``--config <file.py>[:<variant>]`` picks the config (default ``default_config``) and
+    ``--config.<key>=<value>`` overrides any key, nested ones too. Flags are parsed into a private
+    flag registry, so several experiments can run in one process (the demo). absl's INFO logs
+    (orbax logs every checkpoint) are silenced unless ``--verbosity`` is given.
+    """
+    registry = flags.FlagValues()
+    config_flags.DEFINE_config_file(
+        "config", default_config, "Experiment config: <file.py>[:<variant>].", registry
+    )
+    unparsed = registry(list(argv), known_only=True)
+    if len(unparsed) > 1:
+        raise ValueError(
+            f"unexpected arguments: {' '.join(unparsed[1:])}; use --config <file.py>[:<variant>] "
+            "and --config.<key>=<value>"
+        )
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    return registry.config
+
+
+def enable_compilation_cache(root: str) -> None:
+    """Keep compiled XLA programs in ``<root>/.xla_cache`` (unless a cache is already set).
+
+    A sweep compiles one program per point, and the initialisation and evaluation programs of
+    different activations are often identical: the cache makes repeated compilations, and reruns,
+    cheap.
+    """
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update(
+            "jax_compilation_cache_dir", os.path.abspath(os.path.join(root, ".xla_cache"))
+        )
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def run_main(main: Callable[[list[str]], Any]) -> None:
+    """Run ``main(sys.argv)`` as a program; a missing data set is a clear error (exit status 2)."""
+    from nish_jax.data import DataNotFoundError
+
+    try:
+        main(sys.argv)
+    except DataNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _plain(value: Any) -> Any:
