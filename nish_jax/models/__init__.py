@@ -5,7 +5,7 @@
 """
 
 # Importing a family registers its models.
-from nish_jax.models import cnn, mlp, resnet, squeezenet  # noqa: F401
+from nish_jax.models import cnn, efficientnet, mlp, resnet, squeezenet  # noqa: F401
 from nish_jax.models.convert import from_timm
 from nish_jax.models.registry import ModelSpec, create_model, get_spec, list_models
 
