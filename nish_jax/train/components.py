@@ -17,9 +17,12 @@ from nish_jax.data.augment import Preprocess, make_preprocess
 from nish_jax.models import create_model
 from nish_jax.train import sharding
 from nish_jax.train.optim import learning_rate_schedule, make_optimizer
+from nish_jax.train.pretrained import init_from_file
 from nish_jax.train.state import TrainState, init_state, run_keys
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# The split evaluated as "test" where a data set names it otherwise.
+_TEST_SPLITS = {"imagenet100": "val"}
 
 
 def load_split(config: ml_collections.ConfigDict, split: str) -> Dataset:
@@ -27,7 +30,8 @@ def load_split(config: ml_collections.ConfigDict, split: str) -> Dataset:
     options = {}
     if config.dataset == "imagenet100" and config.augmentation.image_size:
         options["image_size"] = config.augmentation.image_size
-    dataset = load(config.dataset, split, data_dir=config.data_dir or None, **options)
+    name = _TEST_SPLITS.get(config.dataset, split) if split == "test" else split
+    dataset = load(config.dataset, name, data_dir=config.data_dir or None, **options)
     size = config[f"{split}_subset"]
     return dataset.subset(size) if size else dataset
 
@@ -91,7 +95,11 @@ class TrainingSetup:
             input_shape=input_shape(self.config, self.train_data),
         )
         keys = run_keys(self.config.seed, self.config.num_runs)
-        return jax.jit(jax.vmap(init), out_shardings=sharding.replicated(self.mesh))(keys)
+        replicated = sharding.replicated(self.mesh)
+        state = jax.jit(jax.vmap(init), out_shardings=replicated)(keys)
+        if self.config.init_from:
+            state = init_from_file(state, self.config.init_from, replicated)
+        return state
 
 
 def build_setup(config: ml_collections.ConfigDict, mesh: Mesh) -> TrainingSetup:

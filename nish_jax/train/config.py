@@ -28,6 +28,9 @@ def get_config_defaults() -> ml_collections.ConfigDict:
     config.act = ""  # "" = the reference model's own activation
     config.model_options = ml_collections.ConfigDict()
     config.dtype = "float32"  # compute dtype; parameters stay float32
+    # "" = random init; a .npz of variables to start from (nish_jax.train.pretrained): what it
+    # lacks (e.g. a new classifier) keeps its random init. A resumed run uses its checkpoint.
+    config.init_from = ""
     # Optimisation.
     config.batch_size = 128  # global batch per run, split over the devices
     config.eval_batch_size = 256
@@ -96,6 +99,12 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int | None =
     _choice(config, "optimizer", OPTIMIZERS)
     _choice(config, "schedule", SCHEDULES)
     _choice(config, "dtype", DTYPES)
+    if not isinstance(config.init_from, str) or (
+        config.init_from and not config.init_from.endswith(".npz")
+    ):
+        raise ValueError(
+            f"config.init_from must be '' or the path of a .npz file, got {config.init_from!r}"
+        )
     for key in ("train_subset", "test_subset", "checkpoint_every_steps"):
         _integer(config, key, 0)
     for key in ("batch_size", "eval_batch_size", "num_epochs", "num_runs", "keep_checkpoints"):
