@@ -23,6 +23,14 @@ EXPECTED_ACT_SITES = {
     "preact_resnet18": 17,  # 2 per block x 8 blocks + the final BN-act
     "squeezenet1_0": 26,  # stem + 3 per Fire x 8 + classifier
     "squeezenet1_1": 26,
+    # The EfficientNet family: as many as the act-module calls of timm's reference forward pass
+    # (SE gates are sigmoids, not act).
+    "mobilenetv2_100": 35,
+    "efficientnet_b0": 49,
+    "tf_efficientnet_b0": 49,
+    "tf_efficientnetv2_s": 102,
+    "tinynet_b": 49,
+    "tinynet_c": 46,
 }
 
 # Parameter counts (BatchNorm statistics excluded) of the reference models at 1000 classes.
