@@ -1,0 +1,311 @@
+"""Gradient flow through the depth-sweep MLPs: per-example, per-layer gradient norms and dead units.
+
+    python -m experiments.gradient_flow --config experiments/configs/gradient_flow.py:quick
+
+The quantitative form of the paper's claims about vanishing gradients and "dying" units. For
+every activation and depth the network is measured at initialisation and after training (with the
+training engine, run directory ``<results>/runs/<act>-depth<d>/``), on a fixed, class-balanced
+batch of real MNIST test images, one example at a time (``jax.vmap(jax.grad(...))``):
+
+- the norm of the loss gradient with respect to each hidden layer's kernel (vanishing gradients
+  show as norms falling by orders of magnitude towards the input);
+- the fraction of each layer's units whose gradient with respect to the pre-activation (the input
+  of the activation function) is exactly zero for that example (ReLU units below zero; Nish's
+  derivative is nonzero almost everywhere).
+
+BatchNorm uses its running statistics and dropout is off, so each example's gradient is its own.
+Writes ``runs.csv`` (one row per point, stage, seed and layer), ``table.{md,csv}``, ``figure.png``
+and ``summary.md`` into ``results/gradient_flow/<config.name>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from experiments import report
+from experiments.depth_sweep import point_config, train_point
+from nish_jax.data import Dataset, load
+from nish_jax.data.augment import normalize, to_unit_range
+from nish_jax.train import sharding
+from nish_jax.train.components import build_setup
+
+EXPERIMENT = "gradient_flow"
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "gradient_flow.py") + ":quick"
+TITLE = "Gradient flow in the MNIST depth-sweep MLP (per example)"
+STAGES = ("init", "trained")
+
+
+@dataclass(frozen=True)
+class GradientFlow:
+    """Per-example gradient statistics of the hidden layers, shape (examples, layers) each."""
+
+    kernel_norms: np.ndarray  # ||dL/dW|| of each hidden layer's kernel
+    preactivation_norms: np.ndarray  # ||dL/dz|| of each hidden layer's pre-activation z
+    dead_fraction: np.ndarray  # fraction of the layer's units with dL/dz exactly 0
+
+
+class _ActivationProbe:
+    """Stands in for a model's activation: adds the next of ``perturbations`` (zeros) to each
+    pre-activation before activating it, so that the gradient with respect to a perturbation is
+    the gradient with respect to that pre-activation. Records the pre-activation shapes."""
+
+    def __init__(self, act: Callable[[jax.Array], jax.Array], perturbations=None) -> None:
+        self.act = act
+        self.perturbations = perturbations
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.perturbations is not None:
+            x = x + self.perturbations[len(self.shapes)]
+        self.shapes.append(x.shape)
+        return self.act(x)
+
+
+def _hidden_kernels(params: Mapping[str, Any]) -> list[str]:
+    """The names of the hidden layers with a kernel, in depth order (the head excluded)."""
+    names = [name for name, leaves in params.items() if "kernel" in leaves and name != "head"]
+    return sorted(names, key=lambda name: int(re.sub(r"\D", "", name) or 0))
+
+
+def make_gradient_flow(model: nn.Module, chunk_size: int = 16) -> Callable[..., GradientFlow]:
+    """``flow(variables, inputs, labels) -> GradientFlow`` for one run of ``model``.
+
+    ``model`` must call its ``act`` once per hidden layer (mlp, cnn); ``variables`` holds
+    ``params`` and ``batch_stats`` (no runs axis); ``inputs`` are preprocessed (normalised)
+    images. Examples are processed ``chunk_size`` at a time to bound the memory of the
+    per-example kernel gradients.
+    """
+
+    def per_example(variables, perturbations, image, label):
+        def loss(params, perturbations):
+            probe = _ActivationProbe(model.act, perturbations)
+            logits = model.clone(act=probe).apply(
+                {**variables, "params": params}, image[None], train=False
+            )
+            return optax.softmax_cross_entropy_with_integer_labels(logits, label[None]).sum()
+
+        kernel_grads, preactivation_grads = jax.grad(loss, argnums=(0, 1))(
+            variables["params"], perturbations
+        )
+        layers = _hidden_kernels(variables["params"])
+        return (
+            jnp.stack([jnp.linalg.norm(kernel_grads[name]["kernel"]) for name in layers]),
+            jnp.stack([jnp.linalg.norm(g) for g in preactivation_grads]),
+            jnp.stack([jnp.mean(g == 0) for g in preactivation_grads]),
+        )
+
+    @jax.jit
+    def flow(variables, inputs, labels):
+        recorder = _ActivationProbe(model.act)
+        jax.eval_shape(
+            lambda x: model.clone(act=recorder).apply(variables, x, train=False), inputs[:1]
+        )
+        zeros = [jnp.zeros(shape, inputs.dtype) for shape in recorder.shapes]
+        return jax.lax.map(
+            lambda example: per_example(variables, zeros, *example),
+            (inputs, labels),
+            batch_size=chunk_size,
+        )
+
+    def run(variables, inputs, labels) -> GradientFlow:
+        variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+        kernels, preactivations, dead = jax.device_get(flow(variables, inputs, labels))
+        return GradientFlow(np.asarray(kernels), np.asarray(preactivations), np.asarray(dead))
+
+    return run
+
+
+def probe_batch(dataset: Dataset, num_examples: int) -> tuple[jax.Array, jax.Array]:
+    """A fixed, class-balanced batch of ``num_examples`` real images, normalised like training."""
+    batch = dataset.subset(num_examples)
+    inputs = normalize(to_unit_range(jnp.asarray(batch.images)), batch.mean, batch.std)
+    return inputs, jnp.asarray(batch.labels)
+
+
+def _run_variables(state: Any, run: int) -> dict[str, Any]:
+    """One run's ``params`` and ``batch_stats`` out of a state stacked on the runs axis."""
+    take = lambda tree: jax.tree_util.tree_map(lambda x: x[run], tree)  # noqa: E731
+    return {"params": take(state.params), "batch_stats": take(state.batch_stats)}
+
+
+def run_experiment(config: ml_collections.ConfigDict, directory: str) -> list[dict[str, Any]]:
+    """Measure every (activation, depth) point at initialisation and after training."""
+    train0 = config.train
+    dataset = load(train0.dataset, "test", data_dir=train0.data_dir or None)
+    inputs, labels = probe_batch(dataset, config.num_examples)
+    points = [(act, depth) for depth in config.depths for act in config.activations]
+    rows = []
+    for act, depth in tqdm(points, desc=f"gradient flow [{config.name}]", unit="point"):
+        train = point_config(config, act, depth=depth)
+        setup = build_setup(train, sharding.make_mesh())
+        flow = make_gradient_flow(setup.model)
+        result = train_point(train, os.path.join(directory, "runs", f"{act}-depth{depth}"))
+        states = {"init": setup.initial_state(), "trained": result["state"]}
+        for stage, state in states.items():
+            if state is None:  # training diverged: nothing to measure
+                continue
+            for run in range(train.num_runs):
+                stats = flow(_run_variables(state, run), inputs, labels)
+                for layer in range(stats.kernel_norms.shape[1]):
+                    rows.append(
+                        {
+                            "config": config.name,
+                            "act": act,
+                            "depth": depth,
+                            "stage": stage,
+                            "run": run,
+                            "seed": train.seed + run,
+                            "layer": layer + 1,
+                            "kernel_grad_norm": float(stats.kernel_norms[:, layer].mean()),
+                            "kernel_grad_norm_median": float(
+                                np.median(stats.kernel_norms[:, layer])
+                            ),
+                            "preactivation_grad_norm": float(
+                                stats.preactivation_norms[:, layer].mean()
+                            ),
+                            "dead_fraction": float(stats.dead_fraction[:, layer].mean()),
+                        }
+                    )
+    return rows
+
+
+def _select(rows: Sequence[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
+    return [row for row in rows if all(row[key] == value for key, value in where.items())]
+
+
+def layer_means(rows: Sequence[dict[str, Any]], metric: str, **where: Any) -> np.ndarray:
+    """``metric`` per layer (1..depth), averaged over the runs of the selected point and stage."""
+    selected = _select(rows, **where)
+    layers = sorted({row["layer"] for row in selected})
+    return np.array(
+        [np.mean([row[metric] for row in selected if row["layer"] == layer]) for layer in layers]
+    )
+
+
+def make_table(
+    rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict
+) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
+    """Per depth, stage and activation: first- and last-layer kernel gradient norms, their ratio,
+    and the fraction of dead units (mean over layers, runs and examples)."""
+    columns = [
+        "layers",
+        "stage",
+        "act",
+        "grad norm, layer 1",
+        "grad norm, last layer",
+        "first / last",
+        "zero-gradient units (%)",
+    ]
+    cells, numeric = [], []
+    for depth in config.depths:
+        for stage in STAGES:
+            for act in config.activations:
+                norms = layer_means(rows, "kernel_grad_norm", act=act, depth=depth, stage=stage)
+                if norms.size == 0:
+                    cells.append([str(depth), stage, act, "diverged", "", "", ""])
+                    continue
+                dead = 100 * layer_means(rows, "dead_fraction", act=act, depth=depth, stage=stage)
+                values = {
+                    "grad_norm_first": float(norms[0]),
+                    "grad_norm_last": float(norms[-1]),
+                    "first_over_last": float(norms[0] / norms[-1]),
+                    "dead_percent": float(dead.mean()),
+                }
+                numeric.append({"layers": depth, "stage": stage, "act": act, **values})
+                cells.append(
+                    [str(depth), stage, act]
+                    + [f"{values[key]:.3g}" for key in values if key != "dead_percent"]
+                    + [f"{values['dead_percent']:.2f}"]
+                )
+    return columns, cells, numeric
+
+
+def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict):
+    """Kernel gradient norm (log scale) and dead-unit fraction against the layer index; one
+    column per (depth, stage)."""
+    import matplotlib.pyplot as plt
+
+    panels = [(depth, stage) for depth in config.depths for stage in STAGES]
+    figure, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), 7), squeeze=False)
+    for column, (depth, stage) in enumerate(panels):
+        for act in config.activations:
+            norms = layer_means(rows, "kernel_grad_norm", act=act, depth=depth, stage=stage)
+            if norms.size:
+                layers = np.arange(1, norms.size + 1)
+                axes[0][column].plot(layers, norms, marker="o", markersize=3, label=act)
+                dead = layer_means(rows, "dead_fraction", act=act, depth=depth, stage=stage)
+                axes[1][column].plot(layers, 100 * dead, marker="o", markersize=3, label=act)
+        axes[0][column].set_yscale("log")
+        axes[0][column].set_title(f"{depth} layers, {stage}")
+        axes[0][column].set_ylabel("mean per-example ||dL/dW||")
+        axes[1][column].set_ylabel("units with dL/dz = 0 (%)")
+        axes[1][column].set_xlabel("hidden layer (1 = nearest the input)")
+        for ax in axes[:, column]:
+            ax.grid(alpha=0.3)
+        axes[0][column].legend(fontsize=8)
+    figure.suptitle(
+        report.label(
+            f"{TITLE}\n{config.num_examples} MNIST test images, mean of "
+            f"{config.train.num_runs} seeds",
+            config.name,
+            "\n",
+        ),
+        fontsize=9,
+    )
+    return figure
+
+
+def summary_lines(
+    numeric: Sequence[dict[str, Any]], config: ml_collections.ConfigDict
+) -> list[str]:
+    train = config.train
+    lines = [
+        f"- protocol: depths {tuple(config.depths)}, width {train.model_options.width}, "
+        f"trained {train.num_epochs} epoch(s) on {train.train_subset or 'all'} images, "
+        f"{train.num_runs} seeds, {config.num_examples} probe images"
+    ]
+    for row in numeric:
+        lines.append(
+            f"- {row['layers']} layers, {row['stage']}, {row['act']}: zero-gradient units "
+            f"{row['dead_percent']:.2f}%, grad norm layer 1 / last {row['first_over_last']:.3g}"
+        )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Run the experiment the command line describes; return the results directory."""
+    config = report.parse_config(argv or ["gradient_flow"], DEFAULT_CONFIG)
+    if config.num_examples < 1:
+        raise ValueError(f"config.num_examples must be >= 1, got {config.num_examples}")
+    directory = report.results_dir(EXPERIMENT, config.name, config.output_root)
+    report.enable_compilation_cache(config.output_root)
+    rows = run_experiment(config, directory)
+    report.write_csv(rows, os.path.join(directory, "runs.csv"))
+    columns, cells, numeric = make_table(rows, config)
+    table_md, _ = report.write_table(
+        directory, columns, cells, title=TITLE, config_name=config.name, csv_rows=numeric
+    )
+    figure = report.save_figure(make_figure(rows, config), directory)
+    report.write_summary(
+        directory,
+        [*summary_lines(numeric, config), f"- table: {table_md}", f"- figure: {figure}"],
+        title=TITLE,
+        config_name=config.name,
+    )
+    return directory
+
+
+if __name__ == "__main__":
+    report.run_main(main)
