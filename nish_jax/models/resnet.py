@@ -125,6 +125,10 @@ class ResNet18(nn.Module):
     in_channels: int = 3
     dtype: Any = jnp.float32
 
+    def __post_init__(self) -> None:
+        check_choice("stem", self.stem, STEMS, "resnet18")
+        super().__post_init__()
+
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x, self.in_channels, "resnet18")
@@ -168,19 +172,10 @@ class PreActResNet18(nn.Module):
         return _classifier(x, self.num_classes, self.dtype)
 
 
-def _build_resnet18(*, num_classes: int, act: Activation, **options: Any) -> ResNet18:
-    check_choice("stem", options.get("stem", "imagenet"), STEMS, "resnet18")
-    return ResNet18(num_classes=num_classes, act=act, **options)
-
-
-def _build_preact_resnet18(*, num_classes: int, act: Activation, **options: Any) -> PreActResNet18:
-    return PreActResNet18(num_classes=num_classes, act=act, **options)
-
-
 register(
     ModelSpec(
         name="resnet18",
-        build=_build_resnet18,
+        build=ResNet18,
         default_act="relu",
         options=("stem", "zero_init_last", "in_channels"),
         input_shape=(224, 224, 3),
@@ -192,7 +187,7 @@ register(
 register(
     ModelSpec(
         name="preact_resnet18",
-        build=_build_preact_resnet18,
+        build=PreActResNet18,
         default_act="relu",
         options=("in_channels",),
         input_shape=(32, 32, 3),

@@ -6,6 +6,7 @@ Layer names spell torchvision's state-dict keys with ``_`` for ``.`` (``features
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from nish_jax.activations import Activation
-from nish_jax.models.layers import KAIMING_UNIFORM, check_input, dotted_torch_key
+from nish_jax.models.layers import KAIMING_UNIFORM, check_choice, check_input, dotted_torch_key
 from nish_jax.models.registry import ModelSpec, register
 
 # torchvision's ``features``, one entry per index: ("conv", channels, size), "act", "pool", or a
@@ -103,6 +104,14 @@ class SqueezeNet(nn.Module):
     in_channels: int = 3
     dtype: Any = jnp.float32
 
+    def __post_init__(self) -> None:
+        check_choice("version", self.version, tuple(_FEATURES), "squeezenet")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"squeezenet{self.version} dropout must be in [0, 1), got {self.dropout!r}"
+            )
+        super().__post_init__()
+
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x, self.in_channels, f"squeezenet{self.version}")
@@ -124,21 +133,11 @@ class SqueezeNet(nn.Module):
         return jnp.mean(self.act(x), axis=(1, 2))
 
 
-def _builder(version: str):
-    def build(*, num_classes: int, act: Activation, **options: Any) -> SqueezeNet:
-        dropout = options.get("dropout", 0.5)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"squeezenet{version} dropout must be in [0, 1), got {dropout!r}")
-        return SqueezeNet(num_classes=num_classes, act=act, version=version, **options)
-
-    return build
-
-
-for _version in ("1_0", "1_1"):
+for _version in _FEATURES:
     register(
         ModelSpec(
             name=f"squeezenet{_version}",
-            build=_builder(_version),
+            build=functools.partial(SqueezeNet, version=_version),
             default_act="relu",
             options=("dropout", "in_channels"),
             input_shape=(224, 224, 3),
