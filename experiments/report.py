@@ -22,6 +22,7 @@ import csv
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,9 @@ def welch_p_value(group_a: Iterable[float], group_b: Iterable[float]) -> float:
         return math.nan
     if a.std() == 0 and b.std() == 0:
         return math.nan
-    return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly identical runs: scipy warns, the p-value stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def format_mean_spread(summary: Summary, digits: int = 2, scale: float = 1.0) -> str:
@@ -241,7 +244,11 @@ def parse_config(argv: Sequence[str], default_config: str) -> ml_collections.Con
     """
     registry = flags.FlagValues()
     config_flags.DEFINE_config_file(
-        "config", default_config, "Experiment config: <file.py>[:<variant>].", registry
+        "config",
+        default_config,
+        "Experiment config: <file.py>[:<variant>].",
+        registry,
+        sys_argv=list(argv),  # where the --config.<key> overrides are looked up
     )
     unparsed = registry(list(argv), known_only=True)
     if len(unparsed) > 1:
