@@ -86,10 +86,10 @@ def _train_step(model, tx: optax.GradientTransformation) -> Callable:
                 mutable=["batch_stats"],
                 rngs={"dropout": jax.random.key(0)},
             )
-            labels_loss = optax.softmax_cross_entropy_with_integer_labels(
+            losses = optax.softmax_cross_entropy_with_integer_labels(
                 logits.astype(jnp.float32), labels
             )
-            return labels_loss.mean(), updates.get("batch_stats", {})
+            return losses.mean(), updates.get("batch_stats", {})
 
         grads, batch_stats = jax.grad(loss_fn, has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
@@ -205,6 +205,8 @@ def bench_torch(
             runners[act] = run
         else:
             results[mode] = _interleaved_medians(runners, repeats, count)
+            measured = ", ".join(f"{a} {t * 1e3:.0f} ms/step" for a, t in results[mode].items())
+            print(f"timm resnet18, {mode}: {measured}", flush=True)
     return results
 
 
@@ -317,7 +319,11 @@ def main(argv: list[str] | None = None) -> str:
             jax_results[name, sizes[size_name]] = bench_jax(
                 name, sizes[size_name], acts, args.repeats, args.steps
             )
-            print(f"done: {name} at {size_name} size", flush=True)
+            measured = ", ".join(
+                f"{act} {seconds * 1e3:.0f} ms/step {temp / 2**20:.1f} MiB"
+                for act, (seconds, temp) in jax_results[name, sizes[size_name]].items()
+            )
+            print(f"{name} at {size_name} size: {measured}", flush=True)
     torch_results = {}
     if (
         not args.no_torch
