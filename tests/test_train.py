@@ -91,6 +91,12 @@ def two_seed_run(tmp_path_factory):
     return together, alone
 
 
+def assert_close_trees(mine, theirs):
+    jax.tree_util.tree_map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), mine, theirs
+    )
+
+
 def test_vmapped_runs_equal_separate_runs(two_seed_run):
     together, alone = two_seed_run
     for run, single in enumerate(alone):
@@ -98,11 +104,18 @@ def test_vmapped_runs_equal_separate_runs(two_seed_run):
             assert together["runs"][run][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
         mine = jax.tree_util.tree_map(lambda x, r=run: np.asarray(x[r]), together["state"].params)
         theirs = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), single["state"].params)
-        jax.tree_util.tree_map(
-            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), mine, theirs
-        )
+        assert_close_trees(mine, theirs)
     assert together["runs"][0]["test_top1"] != together["runs"][1]["test_top1"]
     assert together["runs"][0]["test_top1"] > 0.6  # 2 epochs on 512 digits learn something
+
+
+def test_runs_looped_in_the_program_equal_vmapped_runs(two_seed_run, tmp_path):
+    together, _ = two_seed_run
+    config = smoke_config(num_runs=2, seed=3, runs_vectorized=False)
+    looped = train_and_evaluate(config, str(tmp_path))
+    for mine, theirs in zip(looped["runs"], together["runs"], strict=True):
+        assert mine == pytest.approx(theirs, rel=1e-4, abs=1e-5)
+    assert_close_trees(looped["state"].params, together["state"].params)
 
 
 def test_run_directory_holds_config_metrics_and_checkpoints(two_seed_run):

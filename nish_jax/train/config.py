@@ -51,9 +51,12 @@ def get_config_defaults() -> ml_collections.ConfigDict:
         dict(crop_padding=0, hflip=False, vflip=False, image_size=0)  # image_size 0 = native
     )
     config.eval_noise_std = 0.0  # Gaussian noise added to the test images
-    # Runs: num_runs seeds trained at once (vmapped); run r uses seed + r.
+    # Runs: num_runs seeds trained at once in one program; run r uses seed + r.
     config.num_runs = 1
     config.seed = 0
+    # True: vmap the runs (one wide program, for accelerators); False: loop over them inside the
+    # program (lax.map; for CPUs, where vmapped convolutions are slow). Same results either way.
+    config.runs_vectorized = True
     # Bookkeeping.
     config.checkpoint_every_steps = 1000  # 0 = only at the end of every epoch
     config.keep_checkpoints = 2
@@ -111,6 +114,9 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int | None =
         _integer(config, key, 1)
     _integer(config, "log_every_steps", 1)
     _integer(config, "seed", 0)
+    for key in ("nesterov", "runs_vectorized"):
+        if not isinstance(config[key], bool):
+            raise ValueError(f"config.{key} must be True or False, got {config[key]!r}")
     inf = float("inf")
     _number(config, "learning_rate", 0.0, inf)
     if config.learning_rate == 0:

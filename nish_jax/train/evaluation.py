@@ -75,6 +75,7 @@ def make_evaluator(
         num_classes=dataset.num_classes,
         pixel_std=dataset.std,
         mesh=mesh,
+        vectorized=config.runs_vectorized,
     )
     batch = sharding.batch_sharding(mesh, runs_axis=False)
     replicated = sharding.replicated(mesh)

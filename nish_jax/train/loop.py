@@ -30,11 +30,13 @@ from nish_jax.train.steps import make_train_step
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+    """The training loss (or a parameter) became NaN or infinite; the last good checkpoint, saved
+    before it, is kept (a state is only saved after its steps' losses were checked)."""
 
     def __init__(self, step: int, run: int, loss: float) -> None:
+        what = "loss" if not np.isfinite(loss) else f"parameters (loss {loss})"
         super().__init__(
-            f"non-finite training loss {loss} at step {step} (run {run}); training stopped, "
+            f"non-finite training {what} at step {step} (run {run}); training stopped, "
             "the last checkpoint before it is kept"
         )
         self.step, self.run, self.loss = step, run, loss
@@ -86,7 +88,7 @@ class _StepLogger:
     def _handle(self, step: int, metrics: dict[str, jax.Array]) -> None:
         values = jax.device_get(metrics)
         for run, loss in enumerate(values["loss"]):
-            if not np.isfinite(loss):
+            if not (np.isfinite(loss) and values["params_finite"][run]):
                 raise NonFiniteLossError(step, run, float(loss))
         config = self.setup.config
         if step % config.log_every_steps == 0:
@@ -173,6 +175,7 @@ def train_and_evaluate(
         setup.schedule,
         label_smoothing=config.label_smoothing,
         mesh=mesh,
+        vectorized=config.runs_vectorized,
     )
     evaluate = make_evaluator(config, setup.test_data, mesh=mesh, apply_fn=setup.model.apply)
     batch = sharding.batch_sharding(mesh, runs_axis=True)

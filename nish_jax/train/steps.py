@@ -1,4 +1,4 @@
-"""The jitted training and evaluation steps, vmapped over the runs axis and sharded over "data".
+"""The jitted training and evaluation steps over the runs axis, sharded over "data".
 
 Both take uint8 images and preprocess them on the device. A training batch is
 ``(runs, batch, H, W, C)`` (every run sees its own data order); an evaluation batch is
@@ -21,6 +21,26 @@ from nish_jax.train import sharding
 from nish_jax.train.state import TrainState
 
 
+def over_runs(fn: Callable, vectorized: bool, num_batched: int) -> Callable:
+    """``fn`` of one run lifted to all runs: its first ``num_batched`` arguments carry the runs
+    axis, the rest are shared.
+
+    ``vectorized`` vmaps (one wide program: best on accelerators); otherwise ``lax.map`` loops
+    over the runs inside the one program (best on CPU, where vmapped convolutions with per-run
+    kernels become slow grouped convolutions). Both compute the same thing.
+    """
+    if vectorized:
+        return lambda *args: jax.vmap(
+            fn, in_axes=(0,) * num_batched + (None,) * (len(args) - num_batched)
+        )(*args)
+
+    def looped(*args):
+        batched, shared = args[:num_batched], args[num_batched:]
+        return jax.lax.map(lambda per_run: fn(*per_run, *shared), batched)
+
+    return looped
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) -> jax.Array:
     """Per-example softmax cross-entropy against (optionally smoothed) one-hot labels."""
     targets = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
@@ -36,10 +56,12 @@ def make_train_step(
     *,
     label_smoothing: float,
     mesh: Mesh,
+    vectorized: bool = True,
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict[str, jax.Array]]]:
     """``step(state, images, labels) -> (state, metrics)`` for all runs at once.
 
-    ``metrics`` holds each run's batch loss, top-1 accuracy and learning rate, shape (runs,).
+    ``metrics`` holds each run's batch loss, top-1 accuracy and learning rate, and whether its
+    updated parameters are all finite, shape (runs,).
     The state is donated: the caller must not touch the old one after the call.
     """
 
@@ -71,8 +93,10 @@ def make_train_step(
                 "count": sums["count"] + count,
             },
         )
+        finite = [jnp.all(jnp.isfinite(p)) for p in jax.tree_util.tree_leaves(new_state.params)]
         metrics = {
             "loss": loss,
+            "params_finite": jnp.all(jnp.stack(finite)),
             "top1": correct / count,
             "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
         }
@@ -81,7 +105,7 @@ def make_train_step(
     replicated = sharding.replicated(mesh)
     batch = sharding.batch_sharding(mesh, runs_axis=True)
     return jax.jit(
-        jax.vmap(one_run),
+        over_runs(one_run, vectorized, num_batched=3),
         in_shardings=(replicated, batch, batch),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
@@ -95,6 +119,7 @@ def make_eval_step(
     num_classes: int,
     pixel_std: tuple[float, ...],
     mesh: Mesh,
+    vectorized: bool = True,
 ) -> Callable[..., dict[str, jax.Array]]:
     """``step(variables, images, labels, mask, key, noise_std) -> sums`` for all runs at once.
 
@@ -126,7 +151,7 @@ def make_eval_step(
     batch = sharding.batch_sharding(mesh, runs_axis=False)
     replicated = sharding.replicated(mesh)
     return jax.jit(
-        jax.vmap(one_run, in_axes=(0, None, None, None, None, None)),
+        over_runs(one_run, vectorized, num_batched=1),
         in_shardings=(replicated, batch, batch, batch, replicated, replicated),
         out_shardings=replicated,
     )
