@@ -55,7 +55,7 @@ def get_config_defaults() -> ml_collections.ConfigDict:
     config.num_runs = 1
     config.seed = 0
     # True: vmap the runs (one wide program, for accelerators); False: loop over them inside the
-    # program (lax.map; for CPUs, where vmapped convolutions are slow). Same results either way.
+    # program (lax.map; no grouped convolutions). Same results either way.
     config.runs_vectorized = True
     # Bookkeeping.
     config.checkpoint_every_steps = 1000  # 0 = only at the end of every epoch

@@ -25,9 +25,9 @@ def over_runs(fn: Callable, vectorized: bool, num_batched: int) -> Callable:
     """``fn`` of one run lifted to all runs: its first ``num_batched`` arguments carry the runs
     axis, the rest are shared.
 
-    ``vectorized`` vmaps (one wide program: best on accelerators); otherwise ``lax.map`` loops
-    over the runs inside the one program (best on CPU, where vmapped convolutions with per-run
-    kernels become slow grouped convolutions). Both compute the same thing.
+    ``vectorized`` vmaps (one wide program, meant for accelerators a single small run leaves
+    idle); otherwise ``lax.map`` loops over the runs inside the one program, which avoids the
+    grouped convolutions that vmapping per-run kernels produces. Both compute the same thing.
     """
     if vectorized:
         return lambda *args: jax.vmap(
