@@ -238,7 +238,9 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
     import matplotlib.pyplot as plt
 
     panels = [(depth, stage) for depth in config.depths for stage in STAGES]
-    figure, axes = plt.subplots(2, len(panels), figsize=(4 * len(panels), 7), squeeze=False)
+    figure, axes = plt.subplots(
+        2, len(panels), figsize=(4 * len(panels), 7), squeeze=False, layout="constrained"
+    )
     for column, (depth, stage) in enumerate(panels):
         for act in config.activations:
             norms = layer_means(rows, "kernel_grad_norm", act=act, depth=depth, stage=stage)
@@ -249,12 +251,12 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
                 axes[1][column].plot(layers, 100 * dead, marker="o", markersize=3, label=act)
         axes[0][column].set_yscale("log")
         axes[0][column].set_title(f"{depth} layers, {stage}")
-        axes[0][column].set_ylabel("mean per-example ||dL/dW||")
-        axes[1][column].set_ylabel("units with dL/dz = 0 (%)")
-        axes[1][column].set_xlabel("hidden layer (1 = nearest the input)")
+        axes[1][column].set_xlabel("hidden layer (1 = input side)")
         for ax in axes[:, column]:
             ax.grid(alpha=0.3)
-        axes[0][column].legend(fontsize=8)
+    axes[0][0].set_ylabel("mean per-example ||dL/dW|| (log)")
+    axes[1][0].set_ylabel("units with dL/dz = 0 (%)")
+    axes[0][0].legend(fontsize=8)
     figure.suptitle(
         report.label(
             f"{TITLE}\n{config.num_examples} MNIST test images, mean of "
