@@ -105,19 +105,19 @@ def make_table(
             line.append(report.format_mean_spread(summary) if summary else "diverged")
             stats = report.stats_columns(summary) if summary else {"n": 0}
             numeric.append({"depth": depth, "act": act, "metric": "test_top1_percent", **stats})
+            if act == REFERENCE_ACT:
+                reference_row = numeric[-1]
         if compare:
-            best = max(others, key=lambda act: _mean_or_nan(accuracies(rows, act, depth)))
+            best = max(others, key=lambda act: _mean_or_minus_inf(accuracies(rows, act, depth)))
             nish = accuracies(rows, REFERENCE_ACT, depth)
             p = report.welch_p_value(nish, accuracies(rows, best, depth))
             line.append(f"{p:.3g} ({best})")
-            numeric[-len(config.activations) + config.activations.index(REFERENCE_ACT)].update(
-                welch_p_vs_best_other=p, best_other=best
-            )
+            reference_row.update(welch_p_vs_best_other=p, best_other=best)
         cells.append(line)
     return columns, cells, numeric
 
 
-def _mean_or_nan(values: Sequence[float]) -> float:
+def _mean_or_minus_inf(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else -math.inf
 
 
@@ -160,7 +160,9 @@ def summary_lines(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigD
         f"train images {train.train_subset or 'all'}, test images {train.test_subset or 'all'}",
     ]
     for depth in config.depths:
-        means = {act: _mean_or_nan(accuracies(rows, act, depth)) for act in config.activations}
+        means = {
+            act: _mean_or_minus_inf(accuracies(rows, act, depth)) for act in config.activations
+        }
         best = max(means, key=means.get)
         lines.append(f"- depth {depth}: best {best} ({means[best]:.2f}%)")
     deepest = max(config.depths)
