@@ -50,8 +50,8 @@ def job_config(
     train.model = model
     train.act = act
     train.num_epochs = num_epochs
-    options = config.model_options.get(model, {})
-    train.model_options = ml_collections.ConfigDict(dict(options))
+    options = config.model_options.get(model)
+    train.model_options = ml_collections.ConfigDict(options.to_dict() if options else {})
     return train
 
 

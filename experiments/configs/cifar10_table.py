@@ -37,8 +37,9 @@ def get_config(variant: str = "paper") -> ConfigDict:
     # run are exactly an E-epoch run of the same seed, so one run is evaluated at each of them;
     # any other schedule trains a separate run per column.
     config.epochs = CIFAR10_EPOCHS
-    # Per-network create_model options, e.g. {"resnet18": {"stem": "cifar"}}.
-    config.model_options = ConfigDict()
+    # Per-network create_model options: resnet18 as timm defines it (ImageNet stem) like the
+    # other four; ``--config.model_options.resnet18.stem=cifar`` gives the 3x3 CIFAR stem.
+    config.model_options = ConfigDict({"resnet18": {"stem": "imagenet"}})
 
     train = get_config_defaults()
     train.dataset = "cifar10"

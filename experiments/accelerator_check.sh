@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The device check, one prepared script (about 8 minutes on one H200 GPU): the activation
+# benchmark, the model benchmark, and a 10-seed vmapped CIFAR-10 ResNet-18 run in bfloat16 with
+# Mish and with Nish (400 steps), all written to one Markdown report.
+#
+#   bash experiments/accelerator_check.sh              # on the accelerator machine
+#   bash experiments/accelerator_check.sh --cpu-smoke  # the same path on the CPU, tiny sizes
+#
+# Report: $OUT/accelerator_check.md when OUT is set (with the figure and the full log beside it),
+# else results/accelerator_check/accelerator_check.md.
+# Python: $NISH_PYTHON, else .venv/bin/python, else python3, the first whose jax sees an
+# accelerator (any, for --cpu-smoke) and imports the project's dependencies. A python3 that lacks
+# some pure-Python ones gets them from wheels in .whl/ (carried to an offline machine) or from
+# PyPI. With no usable jax at all it makes .venv-accel: pip install -e . plus jax[cuda13] or
+# jax[cuda12] (from nvidia-smi's CUDA version) or jax[tpu] (needs PyPI).
+# Data: CIFAR-10 under $NISH_DATA_DIR, by default ../shared/data, shared/data or .devdata
+# (copy /work/shared/data/cifar10 to .devdata/cifar10 and carry .devdata to a machine without it).
+set -euo pipefail
+
+MODE=accelerator
+case "${1:-}" in
+  "") ;;
+  --cpu-smoke) MODE=cpu-smoke ;;
+  *) echo "usage: $0 [--cpu-smoke]" >&2; exit 2 ;;
+esac
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+OUT_DIR=${OUT:-$REPO/results/accelerator_check}
+mkdir -p "$OUT_DIR"
+REPORT=$OUT_DIR/accelerator_check.md
+LOG=$OUT_DIR/accelerator_check.log
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export NISH_DATA_DIR=${NISH_DATA_DIR:-$REPO/../shared/data:$REPO/shared/data:$REPO/.devdata:/usr/share/datasets}
+export PYTHONUNBUFFERED=1
+REQUIRED="jax flax optax orbax.checkpoint chex ml_collections absl scipy matplotlib tqdm PIL"
+
+backend() { "$1" -c 'import jax; print(jax.default_backend())' 2>/dev/null || echo none; }
+missing() {
+  "$1" - "$REQUIRED" <<'EOF'
+import importlib.util, sys
+print(" ".join(m for m in sys.argv[1].split() if importlib.util.find_spec(m) is None))
+EOF
+}
+
+provide_missing() {  # $1: python whose jax works; installs what it lacks into $WORK/site
+  local py=$1 absent
+  absent=$(missing "$py")
+  [[ -z $absent ]] && return 0
+  echo "missing modules for $py: $absent" >&2
+  mkdir -p "$WORK/site"
+  if compgen -G ".whl/*.whl" >/dev/null; then
+    "$py" -m pip install -q --no-index --no-deps --target "$WORK/site" .whl/*.whl >&2
+  else
+    local packages=${absent//ml_collections/ml-collections}
+    packages=${packages//orbax.checkpoint/orbax-checkpoint}
+    packages=${packages//absl/absl-py}
+    packages=${packages//PIL/pillow}
+    "$py" -m pip install -q --target "$WORK/site" $packages >&2
+  fi
+  export PYTHONPATH=$WORK/site${PYTHONPATH:+:$PYTHONPATH}
+  [[ -z $(missing "$py") ]]
+}
+
+make_venv() {  # a fresh .venv-accel with the accelerator build of jax (needs PyPI)
+  local extra=tpu cuda
+  if command -v nvidia-smi >/dev/null; then
+    cuda=$(nvidia-smi | sed -n 's/.*CUDA Version: \([0-9]*\).*/\1/p' | head -n1)
+    extra=$([[ ${cuda:-12} -ge 13 ]] && echo cuda13 || echo cuda12)
+  fi
+  echo "creating .venv-accel with jax[$extra]" >&2
+  python3 -m venv .venv-accel
+  .venv-accel/bin/pip install -q --upgrade pip >&2
+  .venv-accel/bin/pip install -q -e ".[experiments]" "jax[$extra]" >&2
+  PY=$REPO/.venv-accel/bin/python
+}
+
+choose_python() {  # sets PY (not in a subshell: provide_missing may export PYTHONPATH)
+  local candidate found
+  for candidate in ${NISH_PYTHON:-} .venv/bin/python python3; do
+    command -v "$candidate" >/dev/null || continue
+    found=$(backend "$candidate")
+    [[ $found == none ]] && continue
+    [[ $MODE == accelerator && $found == cpu ]] && continue
+    if provide_missing "$candidate"; then
+      PY=$candidate
+      return 0
+    fi
+  done
+  [[ $MODE == accelerator ]] || { echo "no python with jax and the dependencies" >&2; return 1; }
+  make_venv
+}
+
+if [[ $MODE == cpu-smoke ]]; then
+  export JAX_PLATFORMS=cpu
+fi
+choose_python
+
+# Sizes: the accelerator's, or tiny ones for the CPU smoke run.
+if [[ $MODE == accelerator ]]; then
+  ACT_ARGS=()
+  MODEL_ARGS=(--models resnet18 efficientnet_b0 --sizes cifar imagenet100 --acts silu mish nish)
+  SEED_MODEL=resnet18
+  SEED_ARGS=(--config.train.num_runs=10 --config.train.train_subset=25600
+             --config.train.test_subset=0 --config.train.batch_size=128
+             --config.train.eval_batch_size=500)
+  LIMITS=(150 200 300)
+else
+  ACT_ARGS=(--size 65536 --repeats 2)
+  MODEL_ARGS=(--quick --models squeezenet1_1 --acts mish nish --no-torch)
+  SEED_MODEL=squeezenet1_1
+  SEED_ARGS=(--config.train.num_runs=2 --config.train.train_subset=64
+             --config.train.test_subset=100 --config.train.batch_size=32
+             --config.train.eval_batch_size=100)
+  LIMITS=(600 600 600)  # generous: the CPU may be shared
+fi
+NAME=accelerator_check
+[[ $MODE == cpu-smoke ]] && NAME=accelerator_check_cpu_smoke
+
+section() { printf '\n## %s\n\n' "$1" >>"$REPORT"; }
+run_step() {  # run_step LIMIT TITLE COMMAND...: output into the log and, fenced, the report
+  local limit=$1 title=$2 status=0
+  shift 2
+  section "$title"
+  echo "\$ ${*}" >>"$LOG"
+  timeout "$limit" "$@" >"$WORK/step.out" 2>"$WORK/step.err" || status=$?
+  cat "$WORK/step.out" "$WORK/step.err" >>"$LOG"
+  {
+    echo '```'
+    grep -v -e 'it/s' -e 's/it' "$WORK/step.out" | tail -n 80
+    echo '```'
+    if ((status == 124)); then
+      echo "**Stopped after ${limit} s (time limit).**"
+    elif ((status != 0)); then
+      echo "**Failed with exit status $status:**"
+      echo '```'
+      tail -n 25 "$WORK/step.err"
+      echo '```'
+    fi
+  } >>"$REPORT"
+  return 0
+}
+
+{
+  echo "# Accelerator check ($MODE)"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); commit: $(git rev-parse --short HEAD 2>/dev/null || echo n/a)"
+  echo "- python: $PY"
+  "$PY" -c 'import jax, jaxlib; print(f"- jax {jax.__version__}, jaxlib {jaxlib.__version__}, backend {jax.default_backend()}: {jax.devices()}")'
+  if command -v nvidia-smi >/dev/null; then
+    echo "- $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n1)"
+  fi
+} >"$REPORT"
+: >"$LOG"
+
+run_step "${LIMITS[0]}" "Activation benchmark" "$PY" -m experiments.bench_activation "${ACT_ARGS[@]}"
+run_step "${LIMITS[1]}" "Model benchmark" "$PY" -m experiments.bench_models "${MODEL_ARGS[@]}"
+run_step "${LIMITS[2]}" "Vmapped seeds: CIFAR-10 $SEED_MODEL, bfloat16, Mish vs Nish" \
+  "$PY" -m experiments.cifar10_table --config experiments/configs/cifar10_table.py:quick \
+  --config.name="$NAME" --config.results_root="$WORK/results" \
+  --config.models="('$SEED_MODEL',)" --config.model_options.resnet18.stem=cifar \
+  --config.epochs="(1, 2)" --config.train.dtype=bfloat16 "${SEED_ARGS[@]}"
+
+# Throughput of the vmapped runs: epoch 2 holds no compilation.
+"$PY" - "$WORK/results/cifar10_table/$NAME" >>"$REPORT" <<'EOF' || true
+import json, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+config = None
+for history in sorted(root.glob("runs/*/epochs.jsonl")):
+    rows = [json.loads(line) for line in history.read_text().splitlines()]
+    config = json.loads((history.parent / "config.json").read_text())
+    images = config["num_runs"] * (config["train_subset"] or 50000)
+    first = [r for r in rows if r["epoch"] == 1][0]["epoch_seconds"]
+    second = [r for r in rows if r["epoch"] == 2][0]["epoch_seconds"]
+    print(f"- {history.parent.name}: epoch 1 (with compilation) {first:.1f} s, epoch 2 "
+          f"{second:.1f} s = {images / second:.0f} training images/s over "
+          f"{config['num_runs']} runs")
+EOF
+if [[ -n ${OUT:-} ]]; then
+  cp "$WORK/results/cifar10_table/$NAME/figure.png" "$OUT_DIR/accelerator_check_figure.png" 2>/dev/null || true
+fi
+echo "report: $REPORT"
+cat "$REPORT"
