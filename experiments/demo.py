@@ -52,10 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     minutes = (time.perf_counter() - started) / 60
     print(f"\n== Demo done in {minutes:.1f} min (MNIST runs: QUICK, not the paper's protocol).")
-    print(f"Fig. 1:            {fig1}")
+    print(f"Fig. 1:              {fig1}")
     for name, directory in (("Fig. 2a (depth)", sweep), ("Fig. 2b/2c (noise)", noise)):
-        print(f"{name + ':':<19}{os.path.join(directory, 'figure.png')}")
-        print(f"{'':<19}{os.path.join(directory, 'table.md')}, summary.md, runs.csv")
+        print(f"{name + ':':<21}{os.path.join(directory, 'figure.png')}")
+        print(f"{'':<21}{os.path.join(directory, 'table.md')}, summary.md, runs.csv")
     print("The paper's full protocol: --config experiments/configs/<experiment>.py:paper")
     return 0
 
