@@ -25,7 +25,9 @@ def test_cpu_smoke_writes_one_report_with_every_step(tmp_path):
     ):
         assert title in report
     assert "Stopped after" not in report and "Failed with exit status" not in report
-    activation, models, seeds = report.split("\n## ")[1:4]
+    activation = report.split("## Activation benchmark")[1].split("## Model benchmark")[0]
+    models = report.split("## Model benchmark")[1].split("## Vmapped seeds")[0]
+    seeds = report.split("## Vmapped seeds")[1]
     assert "| mish | nish |" in activation
     assert "squeezenet1_1" in models and "nish" in models
     assert "[ACCELERATOR_CHECK_CPU_SMOKE run: reduced protocol" in seeds

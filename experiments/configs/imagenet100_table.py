@@ -62,6 +62,7 @@ def get_config(variant: str = "paper") -> ConfigDict:
     train.augmentation.vflip = True
     train.num_runs = 3
     train.checkpoint_every_steps = 2000
+    train.keep_checkpoints = 1  # a checkpoint holds every run: keep the disk use down
     train.log_every_steps = 200
     config.train = train
 
