@@ -2,14 +2,18 @@
 
 from nish_jax._nish import NISH_ARGMIN, NISH_MINIMUM, nish, nish_derivative
 from nish_jax.activations import get_activation, list_activations
+from nish_jax.models import create_model, from_timm, list_models
 
 __version__ = "0.1.0"
 
 __all__ = [
     "NISH_ARGMIN",
     "NISH_MINIMUM",
+    "create_model",
+    "from_timm",
     "get_activation",
     "list_activations",
+    "list_models",
     "nish",
     "nish_derivative",
     "__version__",
