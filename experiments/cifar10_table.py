@@ -255,22 +255,5 @@ def run(config: ml_collections.ConfigDict) -> dict[str, str]:
     }
 
 
-def main(argv: list[str]) -> None:
-    from absl import app, flags, logging
-
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    run(flags.FLAGS.config)
-
-
 if __name__ == "__main__":
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    config_flags.DEFINE_config_file(
-        "config", None, "experiments/configs/cifar10_table.py:<variant>"
-    )
-    flags.mark_flags_as_required(["config"])
-    app.run(main)
+    report.run_with_absl(run, "experiments/configs/cifar10_table.py:<variant>")

@@ -225,15 +225,12 @@ def main(argv: Sequence[str] | None = None) -> str:
     directory = report.results_dir(EXPERIMENT, config.name, config.output_root)
     report.enable_compilation_cache(config.output_root)
     rows = run_experiment(config, directory)
-    report.write_csv(rows, os.path.join(directory, "runs.csv"))
-    columns, cells, numeric = make_table(rows, config)
-    table_md, _ = report.write_table(
-        directory, columns, cells, title=TITLE, config_name=config.name, csv_rows=numeric
-    )
-    figure = report.save_figure(make_figure(rows, config), directory)
-    report.write_summary(
+    report.publish(
         directory,
-        [*summary_lines(rows, config), f"- table: {table_md}", f"- figure: {figure}"],
+        rows,
+        make_table(rows, config),
+        make_figure(rows, config),
+        summary_lines(rows, config),
         title=TITLE,
         config_name=config.name,
     )

@@ -29,7 +29,7 @@ from typing import Any
 
 import matplotlib
 import ml_collections
-from absl import flags, logging
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 matplotlib.use("Agg")
@@ -234,6 +234,33 @@ def write_summary(directory: str, lines: Sequence[str], *, title: str, config_na
     return path
 
 
+def publish(
+    directory: str,
+    rows: Sequence[Mapping[str, Any]],
+    table: tuple[Sequence[str], Sequence[Sequence[Any]], Sequence[Mapping[str, Any]] | None],
+    figure: Figure,
+    summary: Sequence[str],
+    *,
+    title: str,
+    config_name: str,
+) -> str:
+    """Write an experiment's outputs into ``directory``: the per-run metrics (runs.csv), the table
+    (``table`` = columns, cells, numeric CSV rows), the figure and the summary; return the summary
+    path."""
+    write_csv(rows, os.path.join(directory, "runs.csv"))
+    columns, cells, numeric = table
+    table_md, _ = write_table(
+        directory, columns, cells, title=title, config_name=config_name, csv_rows=numeric
+    )
+    figure_path = save_figure(figure, directory)
+    return write_summary(
+        directory,
+        [*summary, f"- table: {table_md}", f"- figure: {figure_path}"],
+        title=title,
+        config_name=config_name,
+    )
+
+
 def parse_config(argv: Sequence[str], default_config: str) -> ml_collections.ConfigDict:
     """The experiment config from ``argv`` (``argv[0]`` is the program name).
 
@@ -259,6 +286,22 @@ def parse_config(argv: Sequence[str], default_config: str) -> ml_collections.Con
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     return registry.config
+
+
+def run_with_absl(run: Callable[[ml_collections.ConfigDict], Any], config_help: str) -> None:
+    """Run ``run(config)`` as an absl program taking ``--config <file.py>[:<variant>]`` and
+    ``--config.<key>=<value>`` overrides (orbax's per-save INFO logs are silenced)."""
+    config_flags.DEFINE_config_file("config", None, config_help)
+    flags.mark_flags_as_required(["config"])
+
+    def main(argv: list[str]) -> None:
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)
+        run(flags.FLAGS.config)
+
+    app.run(main)
 
 
 def enable_compilation_cache(root: str) -> None:
