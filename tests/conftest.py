@@ -1,10 +1,7 @@
-"""Shared test set-up: float64 is enabled so references can be computed next to float32 results."""
+"""Shared test set-up. JAX stays in its default (float32) mode, as users run it; tests that need
+float64 references enable it themselves (see tests/test_nish.py)."""
 
 import os
-
-import jax
-
-jax.config.update("jax_enable_x64", True)
 
 # Tests read real data sets through the same option a user has (NISH_DATA_DIR).
 os.environ.setdefault(

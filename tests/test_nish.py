@@ -18,6 +18,13 @@ from jax.test_util import check_grads
 from nish_jax import NISH_ARGMIN, NISH_MINIMUM, nish, nish_derivative
 
 
+@pytest.fixture(autouse=True)
+def float64_enabled():
+    """float64 inputs stay float64 here, so float32 results can be checked against them."""
+    with jax.enable_x64(True):
+        yield
+
+
 def reference(x):
     """Nish and its true derivative in float64 numpy (the paper's eq. (4) is wrong)."""
     x = np.asarray(x, np.float64)
