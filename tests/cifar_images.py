@@ -16,7 +16,8 @@ _MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
 _STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
 
 
-def _archive() -> Path:
+def cifar10_archive() -> Path:
+    """The real CIFAR-10 test archive under NISH_DATA_DIR (the test is skipped without it)."""
     for directory in os.environ.get("NISH_DATA_DIR", "").split(os.pathsep):
         path = Path(directory) / "cifar10" / "test.tar.gz"
         if directory and path.is_file():
@@ -28,7 +29,7 @@ def cifar10_images(count: int, size: int = 32) -> np.ndarray:
     """``count`` standardised float32 NHWC images, one per class in turn, resized to ``size``."""
     per_class = -(-count // 10)
     chosen: dict[str, list[bytes]] = {}
-    with tarfile.open(_archive()) as archive:
+    with tarfile.open(cifar10_archive()) as archive:
         for member in archive:
             if not member.name.endswith(".jpg"):
                 continue

@@ -4,7 +4,6 @@ ImageNet-100 class-list checks, and fine-tuning from a converted timm checkpoint
 from __future__ import annotations
 
 import csv
-import os
 import tarfile
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cifar_images import cifar10_archive
 from ml_collections import ConfigDict
 
 from experiments import cifar10_table, imagenet100_table
@@ -27,18 +27,10 @@ from nish_jax.train.pretrained import init_from_file, save_variables
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat")
 
 
-def _cifar_archive() -> Path:
-    for directory in os.environ.get("NISH_DATA_DIR", "").split(os.pathsep):
-        path = Path(directory) / "cifar10" / "test.tar.gz"
-        if directory and path.is_file():
-            return path
-    pytest.skip("CIFAR-10 test.tar.gz not found under NISH_DATA_DIR")
-
-
 def _real_jpegs(count_per_class: int, classes=CIFAR_CLASSES) -> dict[str, list[bytes]]:
     """The first ``count_per_class`` CIFAR-10 test JPEGs of each of ``classes``."""
     chosen: dict[str, list[bytes]] = {name: [] for name in classes}
-    with tarfile.open(_cifar_archive()) as archive:
+    with tarfile.open(cifar10_archive()) as archive:
         for member in archive:
             label = Path(member.name).parent.name
             wanted = label in chosen and len(chosen[label]) < count_per_class

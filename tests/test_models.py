@@ -24,13 +24,14 @@ EXPECTED_ACT_SITES = {
     "squeezenet1_0": 26,  # stem + 3 per Fire x 8 + classifier
     "squeezenet1_1": 26,
     # The EfficientNet family: as many as the act-module calls of timm's reference forward pass
-    # (SE gates are sigmoids, not act).
-    "mobilenetv2_100": 35,
-    "efficientnet_b0": 49,
+    # (test_efficientnet checks that), SE gates being sigmoids: stem + head, and per block
+    # ds 1, ir 2, er 1, cn 1, plus 1 per SE.
+    "mobilenetv2_100": 35,  # 2 + ds 1 + 16 ir x 2
+    "efficientnet_b0": 49,  # 2 + ds (1 + SE) + 15 ir x (2 + SE)
     "tf_efficientnet_b0": 49,
-    "tf_efficientnetv2_s": 102,
-    "tinynet_b": 49,
-    "tinynet_c": 46,
+    "tf_efficientnetv2_s": 102,  # 2 + 2 cn + 8 er + 30 ir x (2 + SE)
+    "tinynet_b": 49,  # depths round(1.1 x b0's) = b0's
+    "tinynet_c": 46,  # 2 + ds (1 + SE) + 14 ir x (2 + SE)
 }
 
 # Parameter counts (BatchNorm statistics excluded) of the reference models at 1000 classes.
