@@ -3,10 +3,9 @@
     python -m experiments.bench_seeds --runs 4 --steps 5
 
 For each benchmark (the MNIST MLP of the depth sweep; ResNet-18 with the CIFAR stem on CIFAR-10)
-it times ``steps`` training steps of R runs in one program, vmapped (``runs_vectorized=True``) and
-looped inside the program (``runs_vectorized=False``), against R times the time of ``steps`` steps
-of one run (what R runs one after another take), on real training batches, after one untimed
-compiling step each, and prints images/s and the speed-ups.
+it times ``steps`` training steps of R runs vmapped in one program against R times the time of
+``steps`` steps of one run (what R runs one after another take), on real training batches, after
+one untimed compiling step each, and prints images/s and the speed-up.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ def _timed_steps(
         setup.schedule,
         label_smoothing=0.0,
         mesh=mesh,
-        vectorized=config.runs_vectorized,
     )
     batch = sharding.batch_sharding(mesh, runs_axis=True)
     inputs = [
@@ -80,8 +78,6 @@ def bench(name: str, runs: int, steps: int, batch_size: int, repeats: int) -> di
     ]
     config.num_runs = runs
     vmapped = _timed_steps(config, stacked, steps, repeats)
-    config.runs_vectorized = False
-    looped = _timed_steps(config, stacked, steps, repeats)
     config.num_runs = 1
     single = [(images[:1], labels[:1]) for images, labels in stacked]
     sequential = runs * _timed_steps(config, single, steps, repeats)
@@ -92,10 +88,8 @@ def bench(name: str, runs: int, steps: int, batch_size: int, repeats: int) -> di
         "repeats": repeats,
         "batch_size": batch_size,
         "vmapped_images_per_s": images / vmapped,
-        "looped_images_per_s": images / looped,
         "sequential_images_per_s": images / sequential,
         "speedup_vmapped": sequential / vmapped,
-        "speedup_looped": sequential / looped,
     }
 
 

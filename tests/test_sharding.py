@@ -49,8 +49,11 @@ def test_four_devices_train_like_one(tmp_path):
     assert process.returncode == 0, process.stderr[-3000:]
     result = json.loads(process.stdout.strip().splitlines()[-1])
     for single, sharded in zip(result["one"], result["four"], strict=True):
-        for key, value in single.items():
+        for key in ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5"):
+            value = single[key]
             assert abs(sharded[key] - value) <= 1e-5 * max(1.0, abs(value)), key
+        assert (single["diverged"], single["diverged_step"]) == (False, None)
+        assert (sharded["diverged"], sharded["diverged_step"]) == (False, None)
     assert result["param_gap"] < 1e-5
     assert result["replicated"]  # parameters are replicated, only the batch is split
     assert "batch_size=30" in result["error"] and "4 devices" in result["error"]

@@ -1,7 +1,17 @@
-"""Checkpoints of the whole training state with orbax (atomic: written aside, then renamed)."""
+"""Checkpoints of the whole training state with orbax, each sealed by a list of file checksums.
+
+orbax writes a checkpoint aside and renames it when complete; after that the main process writes
+``checksums.json`` (SHA-256 of every file) into it. A checkpoint is intact when its files match
+that list: a missing list (the process died right after the rename) or a truncated or altered file
+makes it damaged, found before orbax reads anything (orbax reading a damaged checkpoint fails
+with pages of asynchronous tracebacks).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from typing import Any
 
@@ -9,6 +19,30 @@ import jax
 import orbax.checkpoint as ocp
 
 from nish_jax.train.state import TrainState
+
+CHECKSUMS_FILE = "checksums.json"
+_log = logging.getLogger(__name__)
+
+
+class NoIntactCheckpointError(RuntimeError):
+    """Every checkpoint of a directory is damaged: there is nothing to resume from."""
+
+
+def _file_checksums(step_dir: str) -> dict[str, str]:
+    """``{relative path: sha256}`` of every file of a checkpoint but the checksum list itself."""
+    checksums = {}
+    for root, _, files in os.walk(step_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, step_dir)
+            if relative.startswith(CHECKSUMS_FILE):  # the list, or a list being written
+                continue
+            digest = hashlib.sha256()
+            with open(path, "rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(block)
+            checksums[relative] = digest.hexdigest()
+    return checksums
 
 
 class Checkpointer:
@@ -32,17 +66,71 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def all_steps(self) -> list[int]:
-        return list(self._manager.all_steps())
+        return sorted(self._manager.all_steps())
+
+    def step_dir(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
 
     def save(self, state: TrainState) -> None:
         step = int(jax.device_get(state.step)[0])  # all runs share the step
-        if step not in self._manager.all_steps():
-            self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        if step in self._manager.all_steps():
+            return
+        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        if jax.process_index() == 0:
+            checksums = _file_checksums(self.step_dir(step))
+            path = os.path.join(self.step_dir(step), CHECKSUMS_FILE)
+            with open(path + ".tmp", "w") as file:
+                json.dump(checksums, file, indent=1, sort_keys=True)
+            os.replace(path + ".tmp", path)
 
-    def restore(self, template: TrainState | None = None, step: int | None = None) -> Any:
-        """The state at ``step`` (default: the latest) with ``template``'s structure, shapes and
-        shardings; without a template, the raw nested dict of arrays (for inspection)."""
-        step = self.latest_step() if step is None else step
+    def _damage(self, step: int) -> str | None:
+        """What is wrong with the checkpoint of ``step``, or None when it is intact."""
+        path = os.path.join(self.step_dir(step), CHECKSUMS_FILE)
+        if not os.path.exists(path):
+            return f"it has no {CHECKSUMS_FILE} (its save did not finish)"
+        try:
+            with open(path) as file:
+                expected = json.load(file)
+        except (OSError, ValueError) as error:
+            return f"its {CHECKSUMS_FILE} is unreadable ({error})"
+        actual = _file_checksums(self.step_dir(step))
+        missing = sorted(expected.keys() - actual.keys())
+        if missing:
+            return f"{len(missing)} of its files are missing, e.g. {missing[0]}"
+        changed = sorted(name for name in expected if actual[name] != expected[name])
+        if changed:
+            return f"{len(changed)} of its files differ from their checksums, e.g. {changed[0]}"
+        return None
+
+    def restore(self, template: TrainState | None = None) -> Any:
+        """The newest intact checkpoint's state, with ``template``'s structure, shapes and
+        shardings; without a template, the raw nested dict of arrays (for inspection).
+
+        Damaged newer checkpoints are deleted, each with a warning naming it, so that training
+        from the restored step writes them again. Raises :class:`NoIntactCheckpointError` (and
+        deletes nothing) when no checkpoint is intact.
+        """
+        steps = self.all_steps()
+        damaged = []
+        for step in reversed(steps):
+            problem = self._damage(step)
+            if problem is None:
+                break
+            damaged.append((step, problem))
+        else:
+            details = "; ".join(f"step {step}: {problem}" for step, problem in damaged)
+            raise NoIntactCheckpointError(
+                f"no intact checkpoint in {self.directory} ({details or 'it holds none'}); "
+                "start fresh with a new workdir or overwrite=True (--overwrite)"
+            )
+        for bad_step, problem in damaged:
+            _log.warning(
+                "checkpoint %s is damaged (%s); deleted it, resuming from step %d",
+                self.step_dir(bad_step),
+                problem,
+                step,
+            )
+            self._manager.delete(bad_step)
         if template is None:
             return self._manager.restore(step, args=ocp.args.StandardRestore())
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)

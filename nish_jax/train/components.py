@@ -48,7 +48,8 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> nn.Modul
 
 
 def build_preprocess(config: ml_collections.ConfigDict, dataset: Dataset) -> Preprocess:
-    """Augmentation for training, plain normalisation for evaluation (noise is added apart)."""
+    """Augmentation and ``train_noise_std`` noise for training, plain normalisation for
+    evaluation (its noise is added by the evaluation step, per test example)."""
     augmentation = config.augmentation
     size = augmentation.image_size
     return make_preprocess(
@@ -58,6 +59,8 @@ def build_preprocess(config: ml_collections.ConfigDict, dataset: Dataset) -> Pre
         hflip=augmentation.hflip,
         vflip=augmentation.vflip,
         image_size=size if size and size != dataset.image_shape[0] else None,
+        noise_std=config.train_noise_std,
+        eval_noise_std=0.0,
     )
 
 

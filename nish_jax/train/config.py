@@ -1,11 +1,22 @@
-"""Training configuration: the defaults every run starts from, and their validation.
+"""Training configuration: the defaults every run starts from, their validation, and identity.
 
 A config is an ``ml_collections.ConfigDict``; experiment files (experiments/configs/*.py) start
 from :func:`get_config_defaults` and override what they need. :func:`validate_config` rejects a bad
 value before anything is compiled, naming the key and the valid choices.
+
+Identity: most keys change what a run computes; the :data:`BOOKKEEPING_KEYS` do not, and
+``num_epochs`` does not change any step of a run whose schedule ignores the run's length (it only
+says where to stop). :func:`fingerprint` hashes exactly the computation keys and
+:func:`config_differences` lists what differs between two configs, so a run directory can hold one
+configuration and a sweep can name each point's directory after it.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
 
 import ml_collections
 
@@ -13,6 +24,29 @@ DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet100")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "cosine", "step", "warmup_cosine")
 DTYPES = ("float32", "bfloat16")
+# Keys that change no trained weight and no metric: where the data is read from, how the test set
+# is batched (the test loss may differ in its last float bits, from the summation order), and
+# when rows and checkpoints are written and how many are kept.
+BOOKKEEPING_KEYS = (
+    "data_dir",
+    "eval_batch_size",
+    "log_every_steps",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+)
+# Schedules whose rate at a step does not depend on num_epochs: a run with one of them can be
+# extended (num_epochs raised) and the result equals a run trained that long from the start.
+LENGTH_FREE_SCHEDULES = ("constant", "step")
+
+
+class _Absent:
+    """The value of a key one of two compared configs does not have."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = _Absent()
 
 
 def get_config_defaults() -> ml_collections.ConfigDict:
@@ -50,13 +84,14 @@ def get_config_defaults() -> ml_collections.ConfigDict:
     config.augmentation = ml_collections.ConfigDict(
         dict(crop_padding=0, hflip=False, vflip=False, image_size=0)  # image_size 0 = native
     )
-    config.eval_noise_std = 0.0  # Gaussian noise added to the test images
-    # Runs: num_runs seeds trained at once in one program; run r uses seed + r.
+    # Gaussian noise on the [0, 1] pixel scale: on every training batch (drawn from the run's
+    # seed and the step, so every model with the same seed sees the same noise), and on the test
+    # images (the same noisy test set for every run and epoch).
+    config.train_noise_std = 0.0
+    config.eval_noise_std = 0.0
+    # Runs: num_runs seeds trained at once in one program (vmapped); run r uses seed + r.
     config.num_runs = 1
     config.seed = 0
-    # True: vmap the runs (one wide program, for accelerators); False: loop over them inside the
-    # program (lax.map; no grouped convolutions). Same results either way.
-    config.runs_vectorized = True
     # Bookkeeping.
     config.checkpoint_every_steps = 1000  # 0 = only at the end of every epoch
     config.keep_checkpoints = 2
@@ -114,9 +149,8 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int | None =
         _integer(config, key, 1)
     _integer(config, "log_every_steps", 1)
     _integer(config, "seed", 0)
-    for key in ("nesterov", "runs_vectorized"):
-        if not isinstance(config[key], bool):
-            raise ValueError(f"config.{key} must be True or False, got {config[key]!r}")
+    if not isinstance(config.nesterov, bool):
+        raise ValueError(f"config.nesterov must be True or False, got {config.nesterov!r}")
     inf = float("inf")
     _number(config, "learning_rate", 0.0, inf)
     if config.learning_rate == 0:
@@ -126,6 +160,7 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int | None =
     _number(config, "warmup_epochs", 0.0, config.num_epochs)
     _number(config, "lr_decay_factor", 0.0, 1.0)
     _number(config, "label_smoothing", 0.0, 1.0)
+    _number(config, "train_noise_std", 0.0, inf)
     _number(config, "eval_noise_std", 0.0, inf)
     augmentation = config.augmentation
     extra = sorted(set(augmentation.keys()) - {"crop_padding", "hflip", "vflip", "image_size"})
@@ -146,3 +181,53 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int | None =
                 f"config.{key}={config[key]} is not divisible by the {num_devices} devices; "
                 f"use a multiple of {num_devices}"
             )
+
+
+def flatten_config(config: ml_collections.ConfigDict | Mapping[str, Any]) -> dict[str, Any]:
+    """``{"dotted.key": value}`` with values as JSON writes them back (tuples become lists), so a
+    config and the config.json it was saved as flatten alike."""
+    plain = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config
+    plain = json.loads(json.dumps(plain, default=list))
+    flat: dict[str, Any] = {}
+
+    def visit(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(f"{prefix}{key}.", item)
+        else:
+            flat[prefix[:-1]] = value
+
+    visit("", plain)
+    return flat
+
+
+def changes_computation(key: str, config: ml_collections.ConfigDict | Mapping[str, Any]) -> bool:
+    """Whether a different value of the dotted ``key`` changes what ``config``'s runs compute."""
+    if key == "num_epochs":
+        return config["schedule"] not in LENGTH_FREE_SCHEDULES
+    return key not in BOOKKEEPING_KEYS
+
+
+def fingerprint(config: ml_collections.ConfigDict | Mapping[str, Any]) -> str:
+    """10 hex digits of the SHA-256 of the computation keys' canonical JSON: equal for configs
+    whose runs compute the same thing, the same in every process and Python version."""
+    computation = {
+        key: value
+        for key, value in flatten_config(config).items()
+        if changes_computation(key, config)
+    }
+    canonical = json.dumps(computation, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def config_differences(
+    stored: Mapping[str, Any], requested: ml_collections.ConfigDict
+) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, stored value, requested value)`` for every key whose values differ, sorted
+    by key; a key only one side has shows :data:`ABSENT` on the other."""
+    old, new = flatten_config(stored), flatten_config(requested)
+    return [
+        (key, old.get(key, ABSENT), new.get(key, ABSENT))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, ABSENT) != new.get(key, ABSENT)
+    ]

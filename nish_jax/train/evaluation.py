@@ -23,8 +23,8 @@ from nish_jax.train.state import TrainState
 from nish_jax.train.steps import make_eval_step
 
 Evaluator = Callable[..., list[dict[str, float]]]
-# The noise of evaluation batch i is drawn from fold_in(PRNGKey(NOISE_SEED), i): the same noisy
-# test set for every run, every epoch and every resumption.
+# The noise of test example i is drawn from fold_in(PRNGKey(NOISE_SEED), i): the same noisy test
+# set for every run, epoch, resumption, batch size and device count.
 NOISE_SEED = 20_26
 
 
@@ -35,10 +35,10 @@ def _variables(state: TrainState | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _padded_batches(dataset: Dataset, batch_size: int):
-    """(images, labels, mask) batches of exactly ``batch_size``, in the data set's own order."""
-    for images, labels in dataset.batches(
-        batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=False
-    ):
+    """(images, labels, mask, example indices) batches of exactly ``batch_size``, in the data
+    set's own order."""
+    batches = dataset.batches(batch_size, seed=0, epoch=0, shuffle=False, drop_remainder=False)
+    for index, (images, labels) in enumerate(batches):
         real = len(labels)
         mask = np.zeros(batch_size, bool)
         mask[:real] = True
@@ -47,7 +47,7 @@ def _padded_batches(dataset: Dataset, batch_size: int):
                 [images, np.zeros((batch_size - real, *images.shape[1:]), images.dtype)]
             )
             labels = np.concatenate([labels, np.zeros(batch_size - real, labels.dtype)])
-        yield images, labels, mask
+        yield images, labels, mask, np.arange(index * batch_size, (index + 1) * batch_size)
 
 
 def make_evaluator(
@@ -75,11 +75,10 @@ def make_evaluator(
         num_classes=dataset.num_classes,
         pixel_std=dataset.std,
         mesh=mesh,
-        vectorized=config.runs_vectorized,
     )
     batch = sharding.batch_sharding(mesh, runs_axis=False)
     replicated = sharding.replicated(mesh)
-    base_key = jax.random.PRNGKey(NOISE_SEED)
+    noise_key = jax.device_put(jax.random.PRNGKey(NOISE_SEED), replicated)
 
     def evaluator(state: TrainState | Mapping[str, Any], noise_std: float = 0.0):
         if noise_std < 0:
@@ -87,14 +86,14 @@ def make_evaluator(
         variables = _variables(state)
         noise = jax.device_put(jnp.float32(noise_std), replicated)
         totals = None
-        for index, (images, labels, mask) in enumerate(_padded_batches(dataset, batch_size)):
-            key = jax.device_put(jax.random.fold_in(base_key, index), replicated)
+        for images, labels, mask, indices in _padded_batches(dataset, batch_size):
             sums = step(
                 variables,
                 sharding.to_global(images, batch, 0),
                 sharding.to_global(labels, batch, 0),
                 sharding.to_global(mask, batch, 0),
-                key,
+                sharding.to_global(indices.astype(np.int32), batch, 0),
+                noise_key,
                 noise,
             )
             totals = sums if totals is None else jax.tree_util.tree_map(jnp.add, totals, sums)

@@ -1,14 +1,20 @@
 """train_and_evaluate: the resumable training loop of R runs at once (flax imagenet example shape).
 
-A run directory holds ``checkpoints/``, ``config.json``, ``train_steps.{jsonl,csv}`` and
-``epochs.{jsonl,csv}``. Calling :func:`train_and_evaluate` again on the same directory resumes from
-the latest checkpoint and ends exactly where an uninterrupted run ends: the data position is the
-step, the keys are functions of the step, and the epoch's metric sums are part of the state.
+A run directory holds ``config.json``, ``checkpoints/``, ``train_steps.{jsonl,csv}``,
+``epochs.{jsonl,csv}`` and ``workdir.lock``, and belongs to one configuration and one process
+(nish_jax.train.workdir). Calling :func:`train_and_evaluate` again on the same directory resumes
+from the latest intact checkpoint and ends exactly where an uninterrupted run ends: the data
+position is the step, the keys are functions of the step, and the epoch's metric sums and each
+run's divergence are part of the state. A run whose loss or parameters become non-finite is
+marked diverged (NaN metrics) while the others go on; training stops when every run has diverged.
+Ctrl-C saves a checkpoint at the current step and raises KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -20,26 +26,19 @@ import numpy as np
 from tqdm import tqdm
 
 from nish_jax.train import sharding
+from nish_jax.train import workdir as workdir_lib
 from nish_jax.train.checkpoint import Checkpointer
 from nish_jax.train.components import TrainingSetup, build_setup
 from nish_jax.train.config import validate_config
-from nish_jax.train.evaluation import make_evaluator
+from nish_jax.train.evaluation import Evaluator, make_evaluator
+from nish_jax.train.interrupt import deferred_sigint
 from nish_jax.train.metrics import MetricWriter
+from nish_jax.train.progress import progress_bar
 from nish_jax.train.state import TrainState, run_seeds, zero_epoch_sums
 from nish_jax.train.steps import make_train_step
 
-
-class NonFiniteLossError(FloatingPointError):
-    """The training loss (or a parameter) became NaN or infinite; the last good checkpoint, saved
-    before it, is kept (a state is only saved after its steps' losses were checked)."""
-
-    def __init__(self, step: int, run: int, loss: float) -> None:
-        what = "loss" if not np.isfinite(loss) else f"parameters (loss {loss})"
-        super().__init__(
-            f"non-finite training {what} at step {step} (run {run}); training stopped, "
-            "the last checkpoint before it is kept"
-        )
-        self.step, self.run, self.loss = step, run, loss
+METRIC_KEYS = ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5")
+_log = logging.getLogger(__name__)
 
 
 def _reset_epoch_sums(state: TrainState, setup: TrainingSetup) -> TrainState:
@@ -64,17 +63,24 @@ def _train_batches(setup: TrainingSetup, epoch: int, start: int):
 
 
 class _StepLogger:
-    """Checks and logs each step's metrics one step late, so the host never stalls the device.
+    """Reads each step's metrics one step late, so the host never stalls the device.
 
-    Every step's loss is checked (a non-finite one raises :class:`NonFiniteLossError`); rows are
-    written every ``log_every_steps``; the progress bar shows loss, accuracy and images/s.
+    Notes each run's divergence (one warning line per run), writes rows every
+    ``log_every_steps`` and shows the healthy runs' loss, accuracy and images/s on the bar.
     """
 
-    def __init__(self, setup: TrainingSetup, writer: MetricWriter, bar: tqdm) -> None:
+    def __init__(
+        self, setup: TrainingSetup, writer: MetricWriter, bar: tqdm, diverged_steps: np.ndarray
+    ) -> None:
         self.setup, self.writer, self.bar = setup, writer, bar
+        self.diverged_steps = diverged_steps.copy()
         self.pending: list[tuple[int, dict[str, jax.Array]]] = []
         self.started = time.perf_counter()
         self.images = 0
+
+    @property
+    def all_diverged(self) -> bool:
+        return bool(self.diverged_steps.all())
 
     def add(self, step: int, metrics: dict[str, jax.Array]) -> None:
         self.pending.append((step, metrics))
@@ -87,9 +93,14 @@ class _StepLogger:
 
     def _handle(self, step: int, metrics: dict[str, jax.Array]) -> None:
         values = jax.device_get(metrics)
-        for run, loss in enumerate(values["loss"]):
-            if not (np.isfinite(loss) and values["params_finite"][run]):
-                raise NonFiniteLossError(step, run, float(loss))
+        for run in np.flatnonzero((values["diverged_step"] != 0) & (self.diverged_steps == 0)):
+            self.diverged_steps[run] = values["diverged_step"][run]
+            _log.warning(
+                "run %d diverged at step %d (non-finite loss or parameters); %s",
+                run,
+                self.diverged_steps[run],
+                "every run has now diverged" if self.all_diverged else "the other runs go on",
+            )
         config = self.setup.config
         if step % config.log_every_steps == 0:
             for run in range(config.num_runs):
@@ -106,66 +117,72 @@ class _StepLogger:
                 )
         self.images += config.batch_size * config.num_runs
         rate = self.images / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.set_postfix(
-            loss=f"{values['loss'].mean():.4f}",
-            top1=f"{values['top1'].mean():.3f}",
-            img_s=f"{rate:.0f}",
-            refresh=False,
-        )
+        healthy = self.diverged_steps == 0
+        if healthy.any():
+            self.bar.set_postfix(
+                loss=f"{values['loss'][healthy].mean():.4f}",
+                top1=f"{values['top1'][healthy].mean():.3f}",
+                img_s=f"{rate:.0f}",
+                refresh=False,
+            )
         self.bar.update(1)
 
 
-def _epoch_rows(
-    state: TrainState, test_metrics: list[dict[str, float]], epoch: int, step: int, seconds: float
+def _run_metrics(
+    state: TrainState, test_metrics: list[dict[str, float]] | None
 ) -> list[dict[str, Any]]:
+    """Each run's train metrics (the current epoch's sums), test metrics (``test_metrics``; None
+    when every run diverged), ``diverged`` and ``diverged_step``; a diverged run's are NaN."""
     sums = jax.device_get(state.epoch_sums)
+    runs = []
+    for run, diverged_step in enumerate(jax.device_get(state.diverged_step).tolist()):
+        if diverged_step or test_metrics is None:
+            metrics = dict.fromkeys(METRIC_KEYS, math.nan)
+        else:
+            metrics = {
+                "train_loss": float(sums["loss"][run] / sums["count"][run]),
+                "train_top1": float(sums["correct"][run] / sums["count"][run]),
+                **{f"test_{key}": test_metrics[run][key] for key in ("loss", "top1", "top5")},
+            }
+        runs.append(
+            {**metrics, "diverged": bool(diverged_step), "diverged_step": diverged_step or None}
+        )
+    return runs
+
+
+def _epoch_rows(
+    runs: list[dict[str, Any]], epoch: int, step: int, seconds: float
+) -> list[dict[str, Any]]:
     return [
         {
             "epoch": epoch,
             "step": step,
             "run": run,
-            "train_loss": float(sums["loss"][run] / sums["count"][run]),
-            "train_top1": float(sums["correct"][run] / sums["count"][run]),
-            "test_loss": metrics["loss"],
-            "test_top1": metrics["top1"],
-            "test_top5": metrics["top5"],
+            **{key: metrics[key] for key in METRIC_KEYS},
+            "diverged": metrics["diverged"],
             "epoch_seconds": seconds,
         }
-        for run, metrics in enumerate(test_metrics)
+        for run, metrics in enumerate(runs)
     ]
 
 
-def _save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    with open(os.path.join(workdir, "config.json"), "w") as file:
-        json.dump(config.to_dict(), file, indent=2, sort_keys=True, default=list)
-        file.write("\n")
+def _interrupted(checkpointer: Checkpointer, step: int) -> KeyboardInterrupt:
+    message = (
+        f"interrupted: saved the state of step {step} in {checkpointer.step_dir(step)}; run the "
+        "same command (same config and workdir) again to continue from there"
+    )
+    _log.warning(message)
+    return KeyboardInterrupt(message)
 
 
-def train_and_evaluate(
-    config: ml_collections.ConfigDict,
-    workdir: str,
-    *,
-    devices: Sequence[jax.Device] | None = None,
-) -> dict[str, Any]:
-    """Train ``config.num_runs`` runs in ``workdir`` (resuming if it holds a checkpoint).
-
-    Returns ``{"runs": [final epoch metrics of run r, ...], "history": <epochs.jsonl path>,
-    "workdir": ..., "steps": ..., "state": <final TrainState>}``; each run's metrics are
-    train_loss, train_top1, test_loss, test_top1, test_top5 of the last epoch. ``devices``
-    (default: all) is the mesh the batch is split over.
-    """
-    sharding.maybe_initialize_distributed()
-    validate_config(config, len(devices) if devices is not None else jax.device_count())
-    mesh = sharding.make_mesh(devices)
-    setup = build_setup(config, mesh)
-    is_main = jax.process_index() == 0
-    os.makedirs(workdir, exist_ok=True)
-    if is_main:
-        _save_config(config, workdir)
-
-    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+def _train(
+    setup: TrainingSetup, checkpointer: Checkpointer, workdir: str, is_main: bool
+) -> tuple[TrainState, int, list[dict[str, Any]]]:
+    """Train from the latest intact checkpoint to the end (or until every run diverged); return
+    the final state, its step and each run's metrics."""
+    config = setup.config
     state = setup.initial_state()
-    if checkpointer.latest_step() is not None:
+    if checkpointer.all_steps():
         state = checkpointer.restore(state)
     step = int(jax.device_get(state.step)[0])
     writer = MetricWriter(workdir, resume_step=step, is_main_process=is_main)
@@ -174,18 +191,20 @@ def train_and_evaluate(
         setup.preprocess,
         setup.schedule,
         label_smoothing=config.label_smoothing,
-        mesh=mesh,
-        vectorized=config.runs_vectorized,
+        mesh=setup.mesh,
     )
-    evaluate = make_evaluator(config, setup.test_data, mesh=mesh, apply_fn=setup.model.apply)
-    batch = sharding.batch_sharding(mesh, runs_axis=True)
-    final_rows = None
-    try:
-        while step < setup.total_steps:
+    evaluate: Evaluator = make_evaluator(
+        config, setup.test_data, mesh=setup.mesh, apply_fn=setup.model.apply
+    )
+    batch = sharding.batch_sharding(setup.mesh, runs_axis=True)
+    diverged_steps = np.asarray(jax.device_get(state.diverged_step))
+    evaluated: tuple[int, list[dict[str, float]] | None] | None = None  # (step, test metrics)
+    with deferred_sigint() as stop:
+        while step < setup.total_steps and not diverged_steps.all():
             epoch, start = divmod(step, setup.steps_per_epoch)
             if start == 0:
                 state = _reset_epoch_sums(state, setup)
-            bar = tqdm(
+            bar = progress_bar(
                 total=setup.steps_per_epoch,
                 initial=start,
                 desc=f"epoch {epoch + 1}",
@@ -193,7 +212,7 @@ def train_and_evaluate(
                 mininterval=1.0,
                 leave=False,
             )
-            logger = _StepLogger(setup, writer, bar)
+            logger = _StepLogger(setup, writer, bar, diverged_steps)
             began = time.perf_counter()
             for images, labels in _train_batches(setup, epoch, start):
                 state, metrics = train_step(
@@ -203,29 +222,85 @@ def train_and_evaluate(
                 )
                 step += 1
                 logger.add(step, metrics)
+                if step % setup.steps_per_epoch == 0:
+                    break  # the epoch's end: evaluated and saved below
                 every = config.checkpoint_every_steps
-                if every and step % every == 0 and step % setup.steps_per_epoch:
-                    logger.flush()
+                if (every and step % every == 0) or logger.all_diverged or stop.requested:
+                    logger.flush()  # every row up to the checkpoint's step is written first
                     checkpointer.save(state)
+                if logger.all_diverged or stop.requested:
+                    break
             logger.flush()
             bar.close()
+            diverged_steps = logger.diverged_steps
+            mid_epoch = step % setup.steps_per_epoch != 0  # stopped early: saved above
+            if stop.requested and mid_epoch:
+                raise _interrupted(checkpointer, step)
+            if diverged_steps.all() and mid_epoch:
+                break
             test_metrics = evaluate(state, config.eval_noise_std)
-            final_rows = _epoch_rows(
-                state, test_metrics, epoch + 1, step, time.perf_counter() - began
+            evaluated = (step, test_metrics)
+            rows = _epoch_rows(
+                _run_metrics(state, test_metrics), epoch + 1, step, time.perf_counter() - began
             )
-            for row in final_rows:
+            for row in rows:
                 writer.write("epochs", row)
             checkpointer.save(state)
-    finally:
-        writer.close()
-        checkpointer.close()
+            if stop.requested:
+                raise _interrupted(checkpointer, step)
+    if evaluated is None or evaluated[0] != step:  # finished before, or every run diverged
+        evaluated = (step, None if diverged_steps.all() else evaluate(state, config.eval_noise_std))
+    return state, step, _run_metrics(state, evaluated[1])
 
-    if final_rows is None:  # already finished: the last epoch's metrics again, deterministically
-        test_metrics = evaluate(state, config.eval_noise_std)
-        final_rows = _epoch_rows(state, test_metrics, config.num_epochs, step, 0.0)
-    keys = ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5")
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    devices: Sequence[jax.Device] | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Train ``config.num_runs`` runs in ``workdir``, resuming the run it holds.
+
+    Returns ``{"runs": [metrics of run r, ...], "history": <epochs.jsonl path>, "workdir": ...,
+    "steps": ..., "state": <final TrainState>}``; each run's metrics are train_loss, train_top1,
+    test_loss, test_top1, test_top5 of the last epoch (NaN for a diverged run), ``diverged`` and
+    ``diverged_step`` (None if it did not). ``devices`` (default: all) is the mesh the batch is
+    split over.
+
+    Raises WorkdirMismatchError, before writing anything, when the workdir holds a run of
+    another configuration or one trained past the requested steps; ``overwrite=True`` deletes
+    that run's checkpoints and metrics and starts fresh instead. Raises WorkdirBusyError when
+    another process trains in the workdir, and KeyboardInterrupt after saving the current state
+    on Ctrl-C.
+    """
+    sharding.maybe_initialize_distributed()
+    validate_config(config, len(devices) if devices is not None else jax.device_count())
+    is_main = jax.process_index() == 0
+    with workdir_lib.lock(workdir) if is_main else contextlib.nullcontext():
+        accepted_changes = [] if overwrite else workdir_lib.check_config(config, workdir)
+        if overwrite and is_main:
+            workdir_lib.clear(workdir)
+        sharding.sync_processes("workdir checked")
+        setup = build_setup(config, sharding.make_mesh(devices))
+        checkpointer = Checkpointer(
+            os.path.join(workdir, workdir_lib.CHECKPOINT_DIR), config.keep_checkpoints
+        )
+        try:
+            steps = checkpointer.all_steps()
+            if steps:
+                workdir_lib.check_steps(
+                    workdir, steps[-1], setup.total_steps, setup.steps_per_epoch
+                )
+            if accepted_changes:
+                _log.warning(workdir_lib.describe_changes(workdir, accepted_changes))
+            if is_main:
+                workdir_lib.save_config(config, workdir)
+            state, step, runs = _train(setup, checkpointer, workdir, is_main)
+        finally:
+            checkpointer.close()
     return {
-        "runs": [{key: row[key] for key in keys} for row in final_rows],
+        "runs": runs,
         "history": os.path.join(workdir, "epochs.jsonl"),
         "workdir": workdir,
         "steps": step,

@@ -2,8 +2,7 @@
 
 Streams are "train_steps" (every ``log_every_steps``) and "epochs" (train and test metrics at the
 end of each epoch); every row has ``step`` and ``run``. A resumed run first drops the rows past
-its restored step, so the files never hold a lost or a duplicated row. TensorBoard event files are
-written too when tensorboardX is installed.
+its restored step, so the files never hold a lost or a duplicated row.
 """
 
 from __future__ import annotations
@@ -36,16 +35,10 @@ class MetricWriter:
         self.workdir = workdir
         self.enabled = is_main_process
         self._columns: dict[str, list[str]] = {}
-        self._tensorboard = None
         if not self.enabled:
             return
         for stream in STREAMS:
             self._truncate(stream, resume_step)
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            return
-        self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
     def _truncate(self, stream: str, resume_step: int) -> None:
         """Keep rows with step <= resume_step (each row is written before its checkpoint)."""
@@ -71,16 +64,6 @@ class MetricWriter:
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
-        if self._tensorboard is not None:
-            for key, value in row.items():
-                if key not in ("step", "run", "epoch") and isinstance(value, int | float):
-                    self._tensorboard.add_scalar(
-                        f"run{row['run']}/{stream}/{key}", value, row["step"]
-                    )
-
-    def close(self) -> None:
-        if self._tensorboard is not None:
-            self._tensorboard.close()
 
 
 def _plain(value: Any) -> Any:

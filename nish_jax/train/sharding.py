@@ -72,3 +72,11 @@ def to_global(array: np.ndarray, sharding: NamedSharding, batch_axis: int) -> ja
     size = array.shape[batch_axis] // count
     local = np.take(array, np.arange(index * size, (index + 1) * size), axis=batch_axis)
     return jax.make_array_from_process_local_data(sharding, local, array.shape)
+
+
+def sync_processes(name: str) -> None:
+    """Wait until every process of a multi-process job gets here (nothing to wait for in one)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)

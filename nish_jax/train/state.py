@@ -2,8 +2,9 @@
 
 Everything a resumed run needs is in the state, so a checkpoint restores it exactly: parameters,
 optimiser state, BatchNorm statistics, each run's base PRNG key (the key of step ``s`` is
-``fold_in(rng, s)``, so no key is ever carried forward), and the running sums of the current
-epoch's training metrics. The data position is ``step`` itself (epoch = step // steps_per_epoch).
+``fold_in(rng, s)``, so no key is ever carried forward), the running sums of the current epoch's
+training metrics, and the step at which each run diverged. The data position is ``step`` itself
+(epoch = step // steps_per_epoch).
 """
 
 from __future__ import annotations
@@ -21,11 +22,14 @@ EPOCH_SUM_KEYS = ("loss", "correct", "count")
 
 
 class TrainState(train_state.TrainState):
-    """flax's TrainState plus BatchNorm statistics, a base PRNG key and epoch metric sums."""
+    """flax's TrainState plus BatchNorm statistics, a base PRNG key, epoch metric sums and
+    ``diverged_step``: the first step whose loss or updated parameters were not finite (0 while
+    the run is healthy)."""
 
     batch_stats: Any
     rng: jax.Array
     epoch_sums: dict[str, jax.Array]
+    diverged_step: jax.Array
 
 
 def zero_epoch_sums() -> dict[str, jax.Array]:
@@ -61,6 +65,7 @@ def init_state(
         batch_stats=variables.get("batch_stats", {}),
         rng=state_key,
         epoch_sums=zero_epoch_sums(),
+        diverged_step=jnp.zeros((), jnp.int32),
     )
     # A strongly typed int32 step, as a restored checkpoint has: a weakly typed one (flax's
     # default) would make the resumed process trace, and round, a slightly different program.

@@ -1,4 +1,4 @@
-"""The jitted training and evaluation steps over the runs axis, sharded over "data".
+"""The jitted training and evaluation steps, vmapped over the runs axis, sharded over "data".
 
 Both take uint8 images and preprocess them on the device. A training batch is
 ``(runs, batch, H, W, C)`` (every run sees its own data order); an evaluation batch is
@@ -21,32 +21,19 @@ from nish_jax.train import sharding
 from nish_jax.train.state import TrainState
 
 
-def over_runs(fn: Callable, vectorized: bool, num_batched: int) -> Callable:
-    """``fn`` of one run lifted to all runs: its first ``num_batched`` arguments carry the runs
-    axis, the rest are shared.
-
-    ``vectorized`` vmaps (one wide program, meant for accelerators a single small run leaves
-    idle); otherwise ``lax.map`` loops over the runs inside the one program, which avoids the
-    grouped convolutions that vmapping per-run kernels produces. Both compute the same thing.
-    """
-    if vectorized:
-        return lambda *args: jax.vmap(
-            fn, in_axes=(0,) * num_batched + (None,) * (len(args) - num_batched)
-        )(*args)
-
-    def looped(*args):
-        batched, shared = args[:num_batched], args[num_batched:]
-        return jax.lax.map(lambda per_run: fn(*per_run, *shared), batched)
-
-    return looped
-
-
 def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) -> jax.Array:
     """Per-example softmax cross-entropy against (optionally smoothed) one-hot labels."""
     targets = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
     if label_smoothing:
         targets = optax.smooth_labels(targets, label_smoothing)
     return optax.softmax_cross_entropy(logits, targets)
+
+
+def step_keys(rng: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The (preprocessing, dropout) keys of one run's training step ``step`` (0-based) from the
+    run's base key: a function of its seed and the step only, the same for every model."""
+    preprocess_key, dropout_key = jax.random.split(jax.random.fold_in(rng, step))
+    return preprocess_key, dropout_key
 
 
 def make_train_step(
@@ -56,18 +43,18 @@ def make_train_step(
     *,
     label_smoothing: float,
     mesh: Mesh,
-    vectorized: bool = True,
 ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, dict[str, jax.Array]]]:
     """``step(state, images, labels) -> (state, metrics)`` for all runs at once.
 
-    ``metrics`` holds each run's batch loss, top-1 accuracy and learning rate, and whether its
-    updated parameters are all finite, shape (runs,).
-    The state is donated: the caller must not touch the old one after the call.
+    ``metrics`` holds each run's batch loss, top-1 accuracy, learning rate and ``diverged_step``
+    (that of the new state), shape (runs,). A run whose loss or updated parameters are not finite
+    gets ``diverged_step`` = this step (1-based) unless it diverged before; the other runs are
+    unaffected. The state is donated: the caller must not touch the old one after the call.
     """
 
     def one_run(state: TrainState, images: jax.Array, labels: jax.Array):
-        augment_key, dropout_key = jax.random.split(jax.random.fold_in(state.rng, state.step))
-        inputs = preprocess(augment_key, images, True)
+        preprocess_key, dropout_key = step_keys(state.rng, state.step)
+        inputs = preprocess(preprocess_key, images, True)
 
         def loss_fn(params):
             logits, updates = model.apply(
@@ -93,19 +80,24 @@ def make_train_step(
                 "count": sums["count"] + count,
             },
         )
-        finite = [jnp.all(jnp.isfinite(p)) for p in jax.tree_util.tree_leaves(new_state.params)]
+        leaves = [loss, *jax.tree_util.tree_leaves(new_state.params)]
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+        first_divergence = (state.diverged_step == 0) & ~finite
+        new_state = new_state.replace(
+            diverged_step=jnp.where(first_divergence, state.step + 1, state.diverged_step)
+        )
         metrics = {
             "loss": loss,
-            "params_finite": jnp.all(jnp.stack(finite)),
             "top1": correct / count,
             "learning_rate": jnp.asarray(schedule(state.step), jnp.float32),
+            "diverged_step": new_state.diverged_step,
         }
         return new_state, metrics
 
     replicated = sharding.replicated(mesh)
     batch = sharding.batch_sharding(mesh, runs_axis=True)
     return jax.jit(
-        over_runs(one_run, vectorized, num_batched=3),
+        jax.vmap(one_run),
         in_shardings=(replicated, batch, batch),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
@@ -119,24 +111,22 @@ def make_eval_step(
     num_classes: int,
     pixel_std: tuple[float, ...],
     mesh: Mesh,
-    vectorized: bool = True,
 ) -> Callable[..., dict[str, jax.Array]]:
-    """``step(variables, images, labels, mask, key, noise_std) -> sums`` for all runs at once.
+    """``step(variables, images, labels, mask, indices, key, noise_std) -> sums`` for all runs.
 
     ``variables`` is ``{"params": ..., "batch_stats": ...}`` with the leading runs axis.
 
     ``sums`` are each run's summed loss, top-1 and top-5 correct counts and example count over the
     masked-in examples, shape (runs,). ``noise_std`` is Gaussian noise on the [0, 1] pixel scale
     (as in ``nish_jax.data.augment``), added here after normalisation as ``noise / pixel_std``,
-    which is the same thing; it is traced, so every noise level reuses one compiled program.
+    which is the same thing; it is traced, so every noise level reuses one compiled program. The
+    noise of test example ``indices[j]`` is drawn from ``fold_in(key, indices[j])``: the noisy test
+    set does not depend on the batch size or the number of devices.
     """
     top_k = min(5, num_classes)
     inverse_std = 1.0 / jnp.asarray(pixel_std, jnp.float32)
 
-    def one_run(variables, images, labels, mask, key, noise_std):
-        inputs = preprocess(key, images, False)
-        noise = jax.random.normal(jax.random.fold_in(key, 1), inputs.shape, jnp.float32)
-        inputs = inputs + noise_std.astype(jnp.float32) * inverse_std * noise
+    def one_run(variables, inputs, labels, mask):
         logits = apply_fn(variables, inputs, train=False).astype(jnp.float32)
         weight = mask.astype(jnp.float32)
         top = jax.lax.top_k(logits, top_k)[1]
@@ -148,10 +138,20 @@ def make_eval_step(
             "count": jnp.sum(weight),
         }
 
+    def all_runs(variables, images, labels, mask, indices, key, noise_std):
+        inputs = preprocess(key, images, False)
+        noise = jax.vmap(
+            lambda index: jax.random.normal(
+                jax.random.fold_in(key, index), inputs.shape[1:], jnp.float32
+            )
+        )(indices)
+        inputs = inputs + noise_std.astype(jnp.float32) * inverse_std * noise
+        return jax.vmap(one_run, in_axes=(0, None, None, None))(variables, inputs, labels, mask)
+
     batch = sharding.batch_sharding(mesh, runs_axis=False)
     replicated = sharding.replicated(mesh)
     return jax.jit(
-        over_runs(one_run, vectorized, num_batched=1),
-        in_shardings=(replicated, batch, batch, batch, replicated, replicated),
+        all_runs,
+        in_shardings=(replicated, batch, batch, batch, batch, replicated, replicated),
         out_shardings=replicated,
     )
