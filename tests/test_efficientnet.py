@@ -20,9 +20,9 @@ from nish_jax.models.efficientnet_arch import (
     ConvLayer,
     build_blocks,
     decode_block_string,
-    make_divisible,
     scale_stage_depth,
 )
+from nish_jax.models.layers import make_divisible
 
 FAMILY = sorted(VARIANTS)
 PARITY_SIZE = 64
@@ -57,6 +57,10 @@ def test_block_strings_decode_like_timm():
         ("ir_r1_k3_s1_e6_c16_q3", "unknown option 'q3'"),
         ("ir_r1_k3_e6_c16", "lacks option"),
         ("ds_r1_k3_s1_e6_c16", "no expansion"),
+        ("ir_r0_k3_s1_e6_c16", "option r0 .* integers >= 1"),
+        ("ir_r1_k3_s1_e6_c0", "option c0 .* integers >= 1"),
+        ("ir_r1_k3_s1.5_e6_c16", r"option s1\.5 .* integers >= 1"),
+        ("ir_r1_k3_s1_e0_c16", "expansion ratio e0 .* must be > 0"),
     ],
 )
 def test_bad_block_strings_are_rejected(text, message):
@@ -67,11 +71,40 @@ def test_bad_block_strings_are_rejected(text, message):
 def test_unknown_option_bad_rate_and_bad_input_are_errors():
     with pytest.raises(ValueError, match="drop_connect.*valid options: drop_path_rate, drop_rate"):
         create_model("efficientnet_b0", num_classes=10, drop_connect=0.2)
-    with pytest.raises(ValueError, match="drop_path_rate must be a number in"):
+    with pytest.raises(ValueError, match=r"tinynet_b option drop_path_rate=1\.5 .* number in"):
         create_model("tinynet_b", num_classes=10, drop_path_rate=1.5)
     model = create_model("tinynet_c", num_classes=10)
     with pytest.raises(ValueError, match=r"tinynet_c expects NHWC images .* 3\)"):
         jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1))))
+
+
+def _first_strides(model: str, stem: str) -> list[int]:
+    """The stride of each stage's first block."""
+    blocks = VARIANTS[model].blocks(stem)
+    return [max(layer.stride for layer in stage[0].layers) for stage in blocks]
+
+
+def test_cifar_stem_rewrites_early_strides_in_the_block_builder():
+    # MobileNetV2 also keeps its second stage at full resolution (kuangliu/pytorch-cifar).
+    assert _first_strides("mobilenetv2_100", "imagenet") == [1, 2, 2, 2, 1, 2, 1]
+    assert _first_strides("mobilenetv2_100", "cifar") == [1, 1, 2, 2, 1, 2, 1]
+    # The EfficientNets change only the stem; their blocks stay timm's.
+    for name in ("efficientnet_b0", "tf_efficientnetv2_s", "tinynet_c"):
+        assert _first_strides(name, "cifar") == _first_strides(name, "imagenet")
+    (stage,) = build_blocks((("ir_r2_k3_s2_e6_c24",),), 16, stage_strides={0: 1})
+    assert [block.layers[1].stride for block in stage] == [1, 1]
+    assert stage[1].residual and not stage[0].residual  # 16 -> 24 channels still projects
+    with pytest.raises(ValueError, match=r"stage_strides \{3: 1\} must map stage indices 0-0"):
+        build_blocks((("ir_r2_k3_s2_e6_c24",),), 16, stage_strides={3: 1})
+
+
+def test_cifar_stem_takes_timm_weights():
+    """Only strides change, so the ImageNet network's variables fit the CIFAR one."""
+    imagenet = _abstract_variables(create_model("mobilenetv2_100", num_classes=10), 32)
+    cifar = _abstract_variables(create_model("mobilenetv2_100", num_classes=10, stem="cifar"), 32)
+    assert jax.tree.map(lambda leaf: leaf.shape, imagenet) == jax.tree.map(
+        lambda leaf: leaf.shape, cifar
+    )
 
 
 def test_initialisation_follows_timm():
@@ -165,20 +198,34 @@ def _randomise_batchnorm(model, images, torch) -> None:
             norm.running_var.add_(0.1)  # keeps nearly constant channels from amplifying noise
 
 
+def _set_cifar_strides(name: str, reference, torch) -> None:
+    """Give timm's network the strides of our stem="cifar": a stride-1 stem conv, and the
+    variant's stage overrides on the strided conv of each stage's first block. (timm's symmetric
+    padding is the same at stride 1 and 2 for odd kernels; its TF padding follows the stride.)"""
+    reference.conv_stem.stride = (1, 1)
+    for stage, stride in VARIANTS[name].cifar_stage_strides:
+        convs = reference.blocks[stage][0].modules()
+        strided = next(m for m in convs if isinstance(m, torch.nn.Conv2d) and m.stride != (1, 1))
+        strided.stride = (stride, stride)
+
+
 @functools.cache
-def _timm_reference(name: str):
-    """(converted variables, real images, timm's eval logits, timm's count of activations)."""
+def _timm_reference(name: str, stem: str = "imagenet"):
+    """(converted variables, real images, timm's eval logits, timm's count of activations); with
+    ``stem="cifar"``, of timm's network with our CIFAR strides, on 32x32 images."""
     torch = pytest.importorskip("torch")
     timm = pytest.importorskip("timm")
-    images = cifar10_images(16, PARITY_SIZE)
+    images = cifar10_images(16, PARITY_SIZE if stem == "imagenet" else 32)
     torch.manual_seed(0)  # timm initialises its weights from the global generator
     reference = timm.create_model(name, pretrained=False)
+    if stem == "cifar":
+        _set_cifar_strides(name, reference, torch)
     as_torch = torch.from_numpy(images).permute(0, 3, 1, 2)
     _randomise_batchnorm(reference, as_torch, torch)
     with torch.no_grad():
         logits = reference(as_torch[:2]).numpy()
     acts = sum(isinstance(m, torch.nn.SiLU | torch.nn.ReLU6) for m in reference.modules())
-    return from_timm(name, reference.state_dict()), images[:2], logits, acts
+    return from_timm(name, reference.state_dict(), stem=stem), images[:2], logits, acts
 
 
 @pytest.mark.parametrize("name", FAMILY)
@@ -190,6 +237,16 @@ def test_converted_timm_weights_give_timm_logits(name):
     assert np.abs(expected[0] - expected[1]).max() > 50 * PARITY_ATOL  # the image matters
     np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=PARITY_ATOL)
     assert timm_acts == EXPECTED_ACT_SITES[name]
+
+
+# One of each padding rule; mobilenetv2_100 also has a stage stride override.
+@pytest.mark.parametrize("name", ["mobilenetv2_100", "tf_efficientnet_b0"])
+def test_cifar_stem_gives_the_logits_of_timms_network_with_the_same_strides(name):
+    variables, images, expected, _ = _timm_reference(name, "cifar")
+    model = create_model(name, num_classes=1000, stem="cifar")
+    logits = jax.jit(functools.partial(model.apply, train=False))(variables, images)
+    assert np.abs(expected[0] - expected[1]).max() > 50 * PARITY_ATOL
+    np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=PARITY_ATOL)
 
 
 def test_bfloat16_forward_is_finite_and_close_to_float32():

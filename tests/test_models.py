@@ -1,8 +1,11 @@
-"""The model registry and the networks: errors, activation sites, sizes, init, dtypes, BatchNorm."""
+"""The model registry and the networks: errors, activation sites, sizes, the ImageNet and CIFAR
+stems, init, dtypes, BatchNorm."""
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 
 import flax
 import jax
@@ -11,8 +14,10 @@ import numpy as np
 import pytest
 from cifar_images import cifar10_images
 
+import nish_jax.models
 from nish_jax.models import create_model, get_spec, list_models
-from nish_jax.models.resnet import BasicBlock
+from nish_jax.models.layers import STEMS, batch_norm
+from nish_jax.models.resnet import BasicBlock, _conv
 
 # How many times each network calls its activation (stems, blocks, heads) in one forward pass,
 # with its default options. Every registered model must be listed.
@@ -20,6 +25,7 @@ EXPECTED_ACT_SITES = {
     "mlp": 15,  # one per hidden layer
     "cnn": 5,  # one per conv layer
     "resnet18": 17,  # stem + 2 per block x 8 blocks
+    "senet18": 25,  # resnet18's + 1 per SE unit x 8 blocks
     "preact_resnet18": 17,  # 2 per block x 8 blocks + the final BN-act
     "squeezenet1_0": 26,  # stem + 3 per Fire x 8 + classifier
     "squeezenet1_1": 26,
@@ -37,6 +43,7 @@ EXPECTED_ACT_SITES = {
 # Parameter counts (BatchNorm statistics excluded) of the reference models at 1000 classes.
 REFERENCE_PARAM_COUNTS = {
     "resnet18": 11_689_512,
+    "senet18": 11_779_624,  # timm's seresnet18
     "squeezenet1_0": 1_248_424,
     "squeezenet1_1": 1_235_496,
     "preact_resnet18": 11_680_040,  # He et al.'s CIFAR network; no library reference
@@ -48,7 +55,9 @@ REFERENCE_PARAM_COUNTS = {
     "tinynet_c": 2_457_234,
 }
 
-MY_FAMILIES = ("resnet18", "preact_resnet18", "squeezenet1_0", "squeezenet1_1")
+MY_FAMILIES = ("resnet18", "senet18", "preact_resnet18", "squeezenet1_0", "squeezenet1_1")
+# The image networks: each takes stem="imagenet" or "cifar".
+IMAGE_MODELS = [name for name in list_models() if get_spec(name).input_shape[-1] == 3]
 
 
 def _abstract_variables(name: str, num_classes: int = 1000, **create_options) -> dict:
@@ -93,6 +102,63 @@ def test_unknown_stem_lists_the_valid_ones() -> None:
 def test_bad_dropout_is_refused() -> None:
     with pytest.raises(ValueError, match=r"dropout.*1\.5"):
         create_model("squeezenet1_0", num_classes=10, dropout=1.5)
+
+
+@pytest.mark.parametrize("num_classes", [0, -3, 2.5, True])
+def test_bad_number_of_classes_is_refused(num_classes) -> None:
+    with pytest.raises(ValueError, match="num_classes must be a positive integer"):
+        create_model("resnet18", num_classes=num_classes)
+
+
+# Degenerate values of every numeric option a model has: counts (layers, channels) must be
+# integers >= 1, dropout probabilities in [0, 1).
+COUNT_OPTIONS = ("depth", "width", "in_channels")
+RATE_OPTIONS = ("dropout", "drop_rate", "drop_path_rate")
+DEGENERATE = [
+    (name, option, value)
+    for name in list_models()
+    for option in get_spec(name).options
+    for value in (
+        (0, -1, 2.5, True)
+        if option in COUNT_OPTIONS
+        else (1.0, -0.1, "0.5")
+        if option in RATE_OPTIONS
+        else ()
+    )
+]
+
+
+def test_every_numeric_option_is_checked() -> None:
+    numeric = {option for _, option, _ in DEGENERATE}
+    assert {"depth", "width", "in_channels", "dropout", "drop_rate", "drop_path_rate"} <= numeric
+
+
+@pytest.mark.parametrize("name, option, value", DEGENERATE)
+def test_degenerate_option_is_a_clear_error(name: str, option: str, value) -> None:
+    requirement = "integer >= 1" if option in COUNT_OPTIONS else r"number in \[0, 1\)"
+    message = (
+        rf"{name} option {option}={re.escape(repr(value))} is not valid; must be an? {requirement}"
+    )
+    with pytest.raises(ValueError, match=message):
+        create_model(name, num_classes=10, **{option: value})
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_unknown_stem_of_any_image_model_lists_the_valid_ones(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"{name} option stem='tiny'.*'imagenet', 'cifar'"):
+        create_model(name, num_classes=10, stem="tiny")
+
+
+def test_flag_option_must_be_a_boolean() -> None:
+    with pytest.raises(ValueError, match=r"senet18 option zero_init_last='no'.*True or False"):
+        create_model("senet18", num_classes=10, zero_init_last="no")
+
+
+def test_options_fixed_by_the_registry_are_not_options() -> None:
+    # resnet18 and senet18 are one module class; which one a name builds is not an option.
+    with pytest.raises(ValueError, match=r"unknown option\(s\) 'squeeze_excite'"):
+        create_model("resnet18", num_classes=10, squeeze_excite=True)
+    assert "squeeze_excite" not in get_spec("senet18").options
 
 
 def test_default_activation_is_relu() -> None:
@@ -145,9 +211,88 @@ def test_cifar_stem_keeps_the_resolution() -> None:
     assert (imagenet.shape, cifar.shape) == ((7, 7, 3, 64), (3, 3, 3, 64))
 
 
-# Three small configurations, each initialised once (``unsafe_rbg`` keys initialise fastest on CPU).
+# --- the ImageNet and CIFAR variants, as nish_jax.models documents them --------------------------
+
+
+def _documented_variants() -> dict[tuple[str, str], tuple[int, int, bool]]:
+    """(model, stem) -> (spatial size at the pooling, parameters, whether it is the default)."""
+    rows = re.findall(
+        r"^\| (\w+) \| (\w+)(\*?) \| (\d+)x\d+ \| ([\d,]+) \|$",
+        nish_jax.models.__doc__,
+        re.MULTILINE,
+    )
+    return {
+        (name, stem): (int(size), int(count.replace(",", "")), star == "*")
+        for name, stem, star, size, count in rows
+    }
+
+
+DOCUMENTED = _documented_variants()
+
+
+def test_every_image_model_documents_both_stems() -> None:
+    assert set(DOCUMENTED) == {(name, stem) for name in IMAGE_MODELS for stem in STEMS}
+
+
+@functools.cache
+def _trace_at_32(name: str, stem: str) -> tuple[tuple[int, ...], list[tuple[int, ...]], dict]:
+    """(logits shape, shapes of every activation call, parameter shapes) on a 32x32 batch of 2;
+    shapes only (``jax.eval_shape``), nothing is computed."""
+    calls = []
+
+    def counting_relu(x: jax.Array) -> jax.Array:
+        calls.append(x.shape)
+        return jax.nn.relu(x)
+
+    model = create_model(name, num_classes=10, act=counting_relu, stem=stem)
+    sample = jnp.zeros((2, 32, 32, 3), jnp.float32)
+    logits, variables = jax.eval_shape(
+        lambda: model.init_with_output(jax.random.key(0), sample, train=False)
+    )
+    return logits.shape, calls, variables["params"]
+
+
+@pytest.mark.parametrize("name, stem", sorted(DOCUMENTED))
+def test_stem_variant_is_as_documented(name: str, stem: str) -> None:
+    size, count, default = DOCUMENTED[name, stem]
+    logits, calls, params = _trace_at_32(name, stem)
+    assert logits == (2, 10)
+    assert len(calls) == EXPECTED_ACT_SITES[name]  # every site uses act, CIFAR stem or not
+    # The last activation is that of the features entering the global pooling.
+    assert calls[-1][1:3] == (size, size)
+    assert sum(leaf.size for leaf in jax.tree.leaves(params)) == count
+    assert (create_model(name, num_classes=10).stem == stem) == default
+
+
+# The stem conv kernel, the one parameter the CIFAR stem may reshape.
+STEM_KERNELS = {"squeezenet1_0": "features_0/kernel", "squeezenet1_1": "features_0/kernel"}
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_cifar_variant_has_the_reference_layers(name: str) -> None:
+    """Same layers and names as the ImageNet variant; only the stem conv's kernel may differ."""
+    imagenet = _flat(_trace_at_32(name, "imagenet")[2])
+    cifar = _flat(_trace_at_32(name, "cifar")[2])
+    assert imagenet.keys() == cifar.keys()
+    reshaped = {key for key in imagenet if imagenet[key].shape != cifar[key].shape}
+    assert reshaped <= {STEM_KERNELS.get(name, "conv1/kernel")}
+
+
+@pytest.mark.parametrize("name", sorted(set(REFERENCE_PARAM_COUNTS) & set(IMAGE_MODELS)))
+def test_documented_counts_follow_from_the_reference_ones(name: str) -> None:
+    """The 10-class count of the reference stem is the 1000-class reference's, less the classifier
+    rows of 990 classes (each as wide as the features entering the classifier, plus a bias)."""
+    stem = "cifar" if name == "preact_resnet18" else "imagenet"
+    head = (get_spec(name).classifier or "fc").replace(".", "_")
+    width = _flat(_trace_at_32(name, stem)[2])[f"{head}/kernel"].shape[-2]
+    expected = REFERENCE_PARAM_COUNTS[name] - 990 * (width + 1)
+    assert DOCUMENTED[name, stem][1] == expected
+
+
+# Four small configurations, each initialised once (``unsafe_rbg`` keys initialise fastest on CPU).
 CONFIGS = {
     "resnet18": ({"stem": "cifar"}, 32),
+    "senet18": ({"stem": "cifar"}, 32),
     "preact_resnet18": ({}, 32),
     "squeezenet1_1": ({}, 64),
 }
@@ -164,8 +309,11 @@ def initialised() -> dict[str, dict]:
     return variables
 
 
-def _flat(params: dict) -> dict[str, np.ndarray]:
-    return {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(params).items()}
+def _flat(params: dict) -> dict:
+    return dict(
+        ("/".join(k), v if isinstance(v, jax.ShapeDtypeStruct) else np.asarray(v))
+        for k, v in flax.traverse_util.flatten_dict(params).items()
+    )
 
 
 def test_resnet18_init_is_timms(initialised) -> None:
@@ -182,9 +330,31 @@ def test_resnet18_init_is_timms(initialised) -> None:
 
 
 def test_zero_init_last_can_be_turned_off() -> None:
-    block = BasicBlock(features=8, strides=1, act=jax.nn.relu, zero_init_last=False)
+    block = BasicBlock(
+        features=8,
+        strides=1,
+        act=jax.nn.relu,
+        conv=functools.partial(_conv, dtype=jnp.float32),
+        norm=batch_norm(False, jnp.float32),
+        zero_init_last=False,
+    )
     variables = block.init(jax.random.key(0), jnp.zeros((1, 4, 4, 8), jnp.float32))
     assert np.all(variables["params"]["bn2"]["scale"] == 1)
+
+
+def test_senet18_squeeze_excitation_is_timms(initialised) -> None:
+    params = _flat(initialised["senet18"]["params"])
+    # timm's SE width: channels / 16 rounded to a multiple of 8, at least 8.
+    widths = [params[f"layer{stage}_1/se/fc1/kernel"].shape for stage in range(1, 5)]
+    assert widths == [(1, 1, 64, 8), (1, 1, 128, 8), (1, 1, 256, 16), (1, 1, 512, 32)]
+    reduce, expand = params["layer4_0/se/fc1/kernel"], params["layer4_0/se/fc2/kernel"]
+    # timm's ResNet init for every conv: normal(0, sqrt(2 / fan_out)); biases nn.Conv2d's default.
+    np.testing.assert_allclose(reduce.std(), math.sqrt(2 / 32), rtol=0.05)
+    np.testing.assert_allclose(expand.std(), math.sqrt(2 / 512), rtol=0.05)
+    for key, fan_in in [("layer4_0/se/fc1/bias", 512), ("layer4_0/se/fc2/bias", 32)]:
+        bound = 1 / math.sqrt(fan_in)
+        assert bound * 0.9 < np.abs(params[key]).max() <= bound
+    assert np.all(params["layer4_0/bn2/scale"] == 0)  # zero_init_last, as resnet18
 
 
 def test_squeezenet_init_is_torchvisions(initialised) -> None:

@@ -15,6 +15,8 @@ torchvision = pytest.importorskip("torchvision")
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 64
+# Our models with a timm reference, by timm's name (the others' reference is torchvision's).
+TIMM_NAMES = {"resnet18": "resnet18", "senet18": "seresnet18"}
 
 
 def _randomise_batch_norm(model) -> None:
@@ -30,8 +32,8 @@ def _randomise_batch_norm(model) -> None:
 
 def _reference(name: str):
     torch.manual_seed(0)
-    if name == "resnet18":
-        model = timm.create_model("resnet18", pretrained=False, num_classes=NUM_CLASSES)
+    if name in TIMM_NAMES:
+        model = timm.create_model(TIMM_NAMES[name], pretrained=False, num_classes=NUM_CLASSES)
     else:
         model = getattr(torchvision.models, name)(weights=None, num_classes=NUM_CLASSES)
         # torchvision's N(0, 0.01) classifier gives logits near 0; a wider one tests more.
@@ -46,7 +48,7 @@ def images() -> np.ndarray:
     return cifar10_images(2, IMAGE_SIZE)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_0", "squeezenet1_1"])
+@pytest.mark.parametrize("name", ["resnet18", "senet18", "squeezenet1_0", "squeezenet1_1"])
 def test_converted_weights_give_the_reference_logits(name: str, images: np.ndarray) -> None:
     reference = _reference(name)
     with torch.no_grad():
@@ -56,6 +58,31 @@ def test_converted_weights_give_the_reference_logits(name: str, images: np.ndarr
     logits = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, images)
     assert logits.shape == expected.shape == (len(images), NUM_CLASSES)
     assert np.abs(expected).max() > 0.1  # the comparison is not between near-zero numbers
+    np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=1e-4)
+
+
+def _with_cifar_stem(name: str, model):
+    """The reference with our stem="cifar": a 3x3 stride-1 padded stem conv (PyTorch's default
+    init) and no max-pool after it."""
+    if name in TIMM_NAMES:
+        model.conv1 = torch.nn.Conv2d(3, 64, 3, padding=1, bias=False)
+        model.maxpool = torch.nn.Identity()
+    else:
+        model.features[0] = torch.nn.Conv2d(3, model.features[0].out_channels, 3, padding=1)
+        model.features[2] = torch.nn.Identity()
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", ["resnet18", "senet18", "squeezenet1_0", "squeezenet1_1"])
+def test_cifar_stem_is_the_reference_with_a_3x3_stride_1_stem(name: str) -> None:
+    images = cifar10_images(2, 32)
+    reference = _with_cifar_stem(name, _reference(name))
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    variables = from_timm(name, reference.state_dict(), stem="cifar")
+    model = create_model(name, num_classes=NUM_CLASSES, stem="cifar")
+    logits = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, images)
+    assert np.abs(expected).max() > 0.1
     np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=1e-4)
 
 

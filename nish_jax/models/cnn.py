@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from nish_jax.activations import Activation
-from nish_jax.models.layers import check_input
+from nish_jax.models.layers import check_input, check_positive_int
 from nish_jax.models.registry import ModelSpec, register
 
 
@@ -23,6 +23,11 @@ class CNN(nn.Module):
     width: int = 32
     in_channels: int = 1
     dtype: Any = jnp.float32
+
+    def __post_init__(self) -> None:
+        for option in ("depth", "width", "in_channels"):
+            check_positive_int(option, getattr(self, option), "cnn")
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -56,18 +61,11 @@ class CNN(nn.Module):
         return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
 
 
-def _build(*, num_classes: int, act: Activation, depth: int = 5, **options: Any) -> CNN:
-    if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"cnn depth must be a positive integer, got {depth!r}")
-    return CNN(num_classes=num_classes, act=act, depth=depth, **options)
-
-
 register(
     ModelSpec(
         name="cnn",
-        build=_build,
+        build=CNN,
         default_act="relu",
-        options=("depth", "width", "in_channels"),
         input_shape=(28, 28, 1),
     )
 )

@@ -5,6 +5,16 @@ One network class, :class:`EfficientNet`, built from architecture strings (see
 so :func:`nish_jax.models.from_timm` loads timm weights directly. Every nonlinearity (stem,
 blocks, SE reduction, head) is ``act``; only the squeeze-excitation gate stays a sigmoid.
 
+``stem="imagenet"`` (the default) is timm's network. ``stem="cifar"`` changes strides only, so
+layers, names and parameter counts stay timm's: the stem conv strides 1 instead of 2, and each
+variant's ``cifar_stage_strides`` rewrite the stride of early stages in the block builder.
+MobileNetV2 also keeps its second stage at stride 1, as kuangliu/pytorch-cifar's MobileNetV2 does
+(32x32 images reach the head at 4x4). The EfficientNets and TinyNets change only the stem, as
+kuangliu/pytorch-cifar's EfficientNetB0 does (2x2 at the head); EfficientNetV2-S, which has no
+CIFAR version there, follows EfficientNet-B0, whose stride schedule it shares. (kuangliu's
+EfficientNetB0 also drops the 1280-channel head conv and sizes SE on expanded channels; those
+changes are not made here.)
+
 Randomness in training mode: classifier dropout (``drop_rate``) and stochastic depth
 (``drop_path_rate``, growing linearly from 0 at the first block to the rate at the last) both
 draw from the ``'dropout'`` rng, so ``model.apply(..., train=True, rngs={'dropout': key})``.
@@ -24,7 +34,7 @@ import jax.numpy as jnp
 
 from nish_jax.activations import Activation
 from nish_jax.models.efficientnet_arch import BlockConfig, ConvLayer, build_blocks, round_channels
-from nish_jax.models.layers import check_input
+from nish_jax.models.layers import STEMS, check_choice, check_input, check_rate
 from nish_jax.models.registry import ModelSpec, register
 
 BN_EPS_TORCH = 1e-5
@@ -66,6 +76,8 @@ class Variant:
     ``tf_padding`` selects TensorFlow "SAME" padding (asymmetric when striding, as timm's
     ``tf_`` models) instead of PyTorch's symmetric ``(k - 1) // 2``. ``scale_stem`` applies the
     width multiplier to the stem; ``head_floor`` keeps the head at least 1280 channels wide.
+    ``cifar_stage_strides``: (stage index, stride) pairs that ``stem="cifar"`` applies besides
+    its stride-1 stem.
     """
 
     stages: tuple[tuple[str, ...], ...]
@@ -79,6 +91,7 @@ class Variant:
     head_floor: bool = False
     tf_padding: bool = False
     bn_eps: float = BN_EPS_TORCH
+    cifar_stage_strides: tuple[tuple[int, int], ...] = ()
 
     def stem_channels(self) -> int:
         if not self.scale_stem:
@@ -89,18 +102,21 @@ class Variant:
         head = round_channels(HEAD_CHANNELS, self.channel_multiplier)
         return max(HEAD_CHANNELS, head) if self.head_floor else head
 
-    def blocks(self) -> tuple[tuple[BlockConfig, ...], ...]:
+    def blocks(self, stem: str) -> tuple[tuple[BlockConfig, ...], ...]:
         return build_blocks(
             self.stages,
             self.stem_channels(),
             self.channel_multiplier,
             self.depth_multiplier,
             self.depth_truncation,
+            stage_strides=dict(self.cifar_stage_strides) if stem == "cifar" else None,
         )
 
 
 VARIANTS: dict[str, Variant] = {
-    "mobilenetv2_100": Variant(MOBILENET_V2_STAGES, 32, "relu6", head_floor=True),
+    "mobilenetv2_100": Variant(
+        MOBILENET_V2_STAGES, 32, "relu6", head_floor=True, cifar_stage_strides=((1, 1),)
+    ),
     "efficientnet_b0": Variant(EFFICIENTNET_STAGES, 32, "silu"),
     "tf_efficientnet_b0": Variant(
         EFFICIENTNET_STAGES, 32, "silu", tf_padding=True, bn_eps=BN_EPS_TF
@@ -229,16 +245,24 @@ class EfficientNet(nn.Module):
     """Stem conv -> blocks -> 1x1 head conv -> global average pool -> dropout -> classifier.
 
     Takes NHWC images; ``train`` switches BatchNorm to batch statistics and turns on dropout and
-    stochastic depth. ``dtype`` is the computation dtype (parameters stay float32).
+    stochastic depth. ``dtype`` is the computation dtype (parameters stay float32). ``stem`` is
+    "imagenet" or "cifar" (module doc).
     """
 
     num_classes: int
     act: Activation
     variant: Variant
     model_name: str
+    stem: str = "imagenet"
     drop_rate: float = 0.0
     drop_path_rate: float = 0.0
     dtype: Any = jnp.float32
+
+    def __post_init__(self) -> None:
+        check_choice("stem", self.stem, STEMS, self.model_name)
+        check_rate("drop_rate", self.drop_rate, self.model_name)
+        check_rate("drop_path_rate", self.drop_path_rate, self.model_name)
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -249,9 +273,10 @@ class EfficientNet(nn.Module):
             dtype=self.dtype,
         )  # fmt: skip
         x = x.astype(self.dtype)
-        stem = ConvLayer("conv_stem", "bn1", variant.stem_channels(), 3, 2, False, True)
+        stem_stride = 1 if self.stem == "cifar" else 2
+        stem = ConvLayer("conv_stem", "bn1", variant.stem_channels(), 3, stem_stride, False, True)
         x = _conv_bn(x, stem, **layer_options)
-        stages = variant.blocks()
+        stages = variant.blocks(self.stem)
         total = sum(len(stage) for stage in stages)
         index = 0
         for stage_index, stage in enumerate(stages):
@@ -287,39 +312,12 @@ def torch_key(module_path: tuple[str, ...]) -> str:
     return ".".join([first, *rest])
 
 
-def _check_rate(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _build(
-    *,
-    num_classes: int,
-    act: Activation,
-    model_name: str,
-    drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dtype: Any = jnp.float32,
-) -> EfficientNet:
-    return EfficientNet(
-        num_classes=num_classes,
-        act=act,
-        variant=VARIANTS[model_name],
-        model_name=model_name,
-        drop_rate=_check_rate("drop_rate", drop_rate),
-        drop_path_rate=_check_rate("drop_path_rate", drop_path_rate),
-        dtype=dtype,
-    )
-
-
 for _name, _variant in VARIANTS.items():
     register(
         ModelSpec(
             name=_name,
-            build=functools.partial(_build, model_name=_name),
+            build=functools.partial(EfficientNet, variant=_variant, model_name=_name),
             default_act=_variant.default_act,
-            options=("drop_rate", "drop_path_rate"),
             input_shape=(_variant.input_size, _variant.input_size, 3),
             torch_key=torch_key,
             classifier="classifier",

@@ -4,8 +4,8 @@ A network is a list of stages, each a list of block strings such as ``'ir_r2_k3_
 (timm's notation): the block kind comes first, then options in any order
 
 - ``r`` repeats, ``k`` kernel size, ``s`` stride of the stage's first block, ``e`` expansion
-  ratio, ``c`` output channels, ``se`` squeeze-excitation ratio (of the block's input channels),
-  ``skip`` / ``noskip`` to force the residual connection on or off.
+  ratio, ``c`` output channels (these five positive), ``se`` squeeze-excitation ratio (of the
+  block's input channels), ``skip`` / ``noskip`` to force the residual connection on or off.
 
 Kinds: ``ds`` depthwise-separable (dw conv -> SE -> pw conv), ``ir`` inverted residual / MBConv
 (pw expansion -> dw conv -> SE -> pw projection), ``er`` edge residual / fused MBConv (full
@@ -13,7 +13,9 @@ expansion conv -> SE -> pw projection), ``cn`` conv -> BatchNorm -> act.
 
 :func:`build_blocks` scales channels (``channel_multiplier``, rounded to multiples of 8) and
 repeats (``depth_multiplier``) exactly as timm's ``decode_arch_def`` and ``EfficientNetBuilder``
-do, so parameter counts and layer shapes match timm's, and names every layer as timm does.
+do, so parameter counts and layer shapes match timm's, and names every layer as timm does. Its
+``stage_strides`` rewrites the stride of chosen stages; that is how the ``stem="cifar"`` networks
+of :mod:`nish_jax.models.efficientnet` keep more resolution from the same block strings.
 """
 
 from __future__ import annotations
@@ -21,19 +23,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Mapping
+
+from nish_jax.models.layers import make_divisible
 
 BLOCK_KINDS = ("ds", "ir", "er", "cn")
 _NUMERIC_OPTIONS = ("r", "k", "s", "e", "c", "se")
+_INTEGER_OPTIONS = ("r", "k", "s", "c")
 _FLAG_OPTIONS = ("skip", "noskip")
 DEPTH_TRUNCATIONS = ("ceil", "round")
-
-
-def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
-    """``value`` rounded to the nearest multiple of ``divisor``, never more than 10% below it."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < round_limit * value:
-        rounded += divisor
-    return rounded
 
 
 def round_channels(channels: int, multiplier: float = 1.0, divisor: int = 8) -> int:
@@ -78,10 +76,18 @@ def decode_block_string(text: str) -> BlockString:
                 f"{', '.join(_NUMERIC_OPTIONS)} (followed by a number), {', '.join(_FLAG_OPTIONS)}"
             )
         values[match.group(1)] = match.group(2)
-    missing = [key for key in ("r", "k", "s", "c") if key not in values]
+    missing = [key for key in _INTEGER_OPTIONS if key not in values]
     if missing:
         raise ValueError(f"block string {text!r} lacks option(s) {', '.join(missing)}")
+    for key in _INTEGER_OPTIONS:
+        if not values[key].isdigit() or int(values[key]) < 1:
+            raise ValueError(
+                f"option {key}{values[key]} in block string {text!r} is not valid; "
+                f"{', '.join(_INTEGER_OPTIONS)} must be integers >= 1"
+            )
     exp_ratio = float(values.get("e", 1.0))
+    if exp_ratio <= 0:
+        raise ValueError(f"expansion ratio e{values['e']} in block string {text!r} must be > 0")
     se_ratio = float(values.get("se", 0.0))
     if kind in ("ds", "cn") and exp_ratio != 1.0:
         raise ValueError(f"block kind {kind!r} has no expansion, got e{exp_ratio} in {text!r}")
@@ -187,15 +193,27 @@ def build_blocks(
     channel_multiplier: float = 1.0,
     depth_multiplier: float = 1.0,
     depth_truncation: str = "ceil",
+    stage_strides: Mapping[int, int] | None = None,
 ) -> tuple[tuple[BlockConfig, ...], ...]:
     """Every block of the network, stage by stage, from the stages' block strings.
 
     Only the first block of a stage strides; each block's input is the previous block's output.
+    ``stage_strides`` maps a stage's index to the stride its first block takes instead of its
+    string's ``s`` (``{1: 1}``: the second stage keeps the resolution).
     """
+    stage_strides = dict(stage_strides or {})
+    unknown = sorted(set(stage_strides) - set(range(len(stages))))
+    if unknown or not all(isinstance(s, int) and s >= 1 for s in stage_strides.values()):
+        raise ValueError(
+            f"stage_strides {stage_strides!r} must map stage indices 0-{len(stages) - 1} "
+            "to strides >= 1"
+        )
     resolved = []
     in_chs = stem_channels
-    for stage in stages:
+    for index, stage in enumerate(stages):
         specs = [decode_block_string(text) for text in stage]
+        if index in stage_strides:
+            specs[0] = dataclasses.replace(specs[0], stride=stage_strides[index])
         counts = scale_stage_depth([s.repeats for s in specs], depth_multiplier, depth_truncation)
         blocks = []
         for spec, count in zip(specs, counts, strict=True):

@@ -1,9 +1,11 @@
-"""Small pieces shared by the model families: input checks, PyTorch-equivalent layers and inits."""
+"""Small pieces shared by the model families: option and input checks, PyTorch-equivalent layers
+and inits, channel rounding."""
 
 from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import Any
 
 import flax.linen as nn
@@ -17,6 +19,11 @@ KAIMING_NORMAL_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "norma
 KAIMING_UNIFORM = nn.initializers.variance_scaling(2.0, "fan_in", "uniform")
 #: The default weight init of ``nn.Linear`` and ``nn.Conv2d``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 TORCH_DEFAULT_KERNEL = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+#: Values of the ``stem`` option of the image networks: the reference's own stem and early strides
+#: ("imagenet") or their adaptation to 32x32 images ("cifar"); :mod:`nish_jax.models` lists what
+#: each network changes.
+STEMS = ("imagenet", "cifar")
 
 
 def torch_default_bias(fan_in: int) -> nn.initializers.Initializer:
@@ -69,10 +76,42 @@ def check_input(x: jax.Array, channels: int, model: str) -> None:
         )
 
 
+def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
+    """``value`` rounded to the nearest multiple of ``divisor`` (at least ``divisor``), one
+    ``divisor`` more when that falls below ``round_limit * value`` (timm's ``make_divisible``)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded
+
+
+# Option checks: each network runs them on its fields in ``__post_init__``, so a bad value is a
+# ValueError naming the model, the option, the value and what is valid, whichever way it is built.
+
+
+def _invalid(model: str, option: str, value: Any, valid: str) -> ValueError:
+    return ValueError(f"{model} option {option}={value!r} is not valid; {valid}")
+
+
 def check_choice(option: str, value: Any, choices: tuple[Any, ...], model: str) -> None:
     """Raise a ValueError naming ``value`` and the valid ``choices`` of ``option``."""
     if value not in choices:
-        raise ValueError(
-            f"{model} option {option}={value!r} is not valid; choose from "
-            f"{', '.join(map(repr, choices))}"
-        )
+        raise _invalid(model, option, value, f"choose from {', '.join(map(repr, choices))}")
+
+
+def check_positive_int(option: str, value: Any, model: str) -> None:
+    """Raise a ValueError unless ``value`` is an integer >= 1 (a count of layers or channels)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise _invalid(model, option, value, "must be an integer >= 1")
+
+
+def check_rate(option: str, value: Any, model: str) -> None:
+    """Raise a ValueError unless ``value`` is a number in [0, 1) (a dropout probability)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise _invalid(model, option, value, "must be a number in [0, 1)")
+
+
+def check_flag(option: str, value: Any, model: str) -> None:
+    """Raise a ValueError unless ``value`` is True or False."""
+    if not isinstance(value, bool):
+        raise _invalid(model, option, value, "must be True or False")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import flax.linen as nn
@@ -9,15 +10,20 @@ import jax
 import jax.numpy as jnp
 
 from nish_jax.activations import Activation
-from nish_jax.models.layers import check_input
+from nish_jax.models.layers import check_choice, check_input, check_positive_int, check_rate
 from nish_jax.models.registry import ModelSpec, register
+
+#: "origin": the Mish notebook's convolutional stem; "none": the image is flattened directly.
+MLP_STEMS = ("none", "origin")
 
 
 class MLP(nn.Module):
-    """A deep fully connected classifier whose every hidden nonlinearity is ``act``.
+    """A deep fully connected classifier whose every nonlinearity is ``act``.
 
-    ``conv_stem`` adds a small convolutional stem (3x3 conv, 32 channels -> BatchNorm -> act ->
-    2x2 max-pool) before flattening. Dense kernels are Glorot-uniform, as in the Keras original.
+    ``stem="origin"`` puts the Mish notebook's convolutional stem in front (Conv 5x5, 20 filters
+    -> act -> Conv 5x5, 50 filters -> act, both unpadded, -> 2x2 max-pool -> dropout). Kernels are
+    Glorot-uniform and biases zero, as in the Keras original; ``bn_momentum=0.99`` and
+    ``bn_epsilon=1e-3`` are Keras' BatchNorm defaults.
     """
 
     num_classes: int
@@ -25,49 +31,45 @@ class MLP(nn.Module):
     depth: int = 15
     width: int = 500
     dropout: float = 0.25
-    conv_stem: bool = False
+    stem: str = "none"
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
     in_channels: int = 1
     dtype: Any = jnp.float32
+
+    def __post_init__(self) -> None:
+        for option in ("depth", "width", "in_channels"):
+            check_positive_int(option, getattr(self, option), "mlp")
+        check_rate("dropout", self.dropout, "mlp")
+        check_rate("bn_momentum", self.bn_momentum, "mlp")
+        check_choice("stem", self.stem, MLP_STEMS, "mlp")
+        epsilon = self.bn_epsilon
+        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or epsilon <= 0:
+            raise ValueError(f"mlp option bn_epsilon={epsilon!r} is not valid; must be > 0")
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x, self.in_channels, "mlp")
-        norm = dict(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype)
+        dense = dict(kernel_init=nn.initializers.glorot_uniform(), dtype=self.dtype)
         x = x.astype(self.dtype)
-        if self.conv_stem:
-            x = nn.Conv(32, (3, 3), padding="SAME", use_bias=False, dtype=self.dtype, name="stem")(
-                x
-            )
-            x = self.act(nn.BatchNorm(name="stem_bn", **norm)(x))
+        if self.stem == "origin":
+            for i, filters in enumerate((20, 50)):
+                x = self.act(nn.Conv(filters, (5, 5), padding="VALID", name=f"stem{i}", **dense)(x))
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = nn.Dropout(self.dropout, deterministic=not train)(x)
         x = x.reshape((x.shape[0], -1))
         for i in range(self.depth):
-            x = nn.Dense(
-                self.width,
-                kernel_init=nn.initializers.glorot_uniform(),
+            x = nn.Dense(self.width, name=f"dense{i}", **dense)(x)
+            x = nn.BatchNorm(
+                use_running_average=not train,
+                momentum=self.bn_momentum,
+                epsilon=self.bn_epsilon,
                 dtype=self.dtype,
-                name=f"dense{i}",
+                name=f"bn{i}",
             )(x)
-            x = self.act(nn.BatchNorm(name=f"bn{i}", **norm)(x))
-            x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+            x = nn.Dropout(self.dropout, deterministic=not train)(self.act(x))
+        return nn.Dense(self.num_classes, name="head", **dense)(x)
 
 
-def _build(*, num_classes: int, act: Activation, depth: int = 15, **options: Any) -> MLP:
-    if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"mlp depth must be a positive integer, got {depth!r}")
-    dropout = options.get("dropout", 0.25)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"mlp dropout must be in [0, 1), got {dropout!r}")
-    return MLP(num_classes=num_classes, act=act, depth=depth, **options)
-
-
-register(
-    ModelSpec(
-        name="mlp",
-        build=_build,
-        default_act="relu",
-        options=("depth", "width", "dropout", "conv_stem", "in_channels"),
-        input_shape=(28, 28, 1),
-    )
-)
+register(ModelSpec(name="mlp", build=MLP, default_act="relu", input_shape=(28, 28, 1)))

@@ -1,8 +1,13 @@
-"""The model registry: every network is a :class:`ModelSpec` that families register at import."""
+"""The model registry: every network is a :class:`ModelSpec` that families register at import.
+
+A network's options are the fields of its Flax module (less ``num_classes`` and ``act``, which
+:func:`create_model` sets, and the fields its spec fixes); the module validates their values.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -10,15 +15,16 @@ import flax.linen as nn
 
 from nish_jax.activations import Activation, resolve_activation
 
-# Options every model accepts, besides its family's own.
-COMMON_OPTIONS = ("dtype",)
+# Module fields that are not options: set by create_model, or Flax's own.
+_NOT_OPTIONS = frozenset({"num_classes", "act", "parent", "name"})
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """How to build one named network and how its timm/torchvision weights map onto it.
 
-    ``build(num_classes=..., act=<callable>, **options)`` returns the Flax module. ``torch_key``
+    ``build`` is the Flax module class, or a ``functools.partial`` of it that fixes some fields;
+    ``build(num_classes=..., act=<callable>, **options)`` returns the module. ``torch_key``
     maps a Flax variable path (collection dropped) to the reference implementation's state-dict
     key; ``classifier`` names the reference's final linear layer (its rows are the classes).
     """
@@ -26,11 +32,19 @@ class ModelSpec:
     name: str
     build: Callable[..., nn.Module]
     default_act: str
-    options: tuple[str, ...] = ()
     input_shape: tuple[int, int, int] = (224, 224, 3)
     torch_key: Callable[[tuple[str, ...]], str] | None = None
     classifier: str | None = None
     reference: str = "timm"
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The options :func:`create_model` accepts for this network, sorted."""
+        module, fixed = self.build, {}
+        if isinstance(module, functools.partial):
+            module, fixed = module.func, module.keywords
+        fields = dataclasses.fields(module)
+        return tuple(sorted(f.name for f in fields if f.name not in _NOT_OPTIONS | set(fixed)))
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -64,16 +78,18 @@ def create_model(
     ``act`` is a registry name (see :func:`nish_jax.list_activations`), any callable, or ``None``
     for the reference model's own activation (relu for resnet18, relu6 for mobilenetv2_100, silu
     for the EfficientNet and TinyNet family), so ``act="nish"`` swaps every activation for Nish.
+    ``options`` are the network's own (``get_spec(name).options``), for example ``stem="cifar"``
+    (the 32x32 variants, listed in :mod:`nish_jax.models`) and ``dtype``; a bad value is a
+    ValueError that says what is valid.
     """
     spec = get_spec(name)
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    valid = sorted(set(spec.options) | set(COMMON_OPTIONS))
-    unknown = sorted(set(options) - set(valid))
+    unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ValueError(
             f"unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}; "
-            f"valid options: {', '.join(valid)}"
+            f"valid options: {', '.join(spec.options)}"
         )
     return spec.build(
         num_classes=num_classes, act=resolve_activation(act, spec.default_act), **options

@@ -2,6 +2,14 @@
 
 Layer names spell torchvision's state-dict keys with ``_`` for ``.`` (``features_3/squeeze`` is
 ``features.3.squeeze``), so :func:`nish_jax.models.from_timm` converts its weights.
+
+``stem="imagenet"`` (the default) is torchvision's network: a stride-2 unpadded stem conv (7x7,
+96 channels in 1.0; 3x3, 64 in 1.1) and a 3x3/2 max-pool, then Fire modules with two more
+max-pools; a 32x32 image reaches the classifier at 1x1. ``stem="cifar"`` makes the stem conv 3x3,
+stride 1, padding 1 (same channels) and drops the max-pool after it; the Fire modules and their
+two max-pools are unchanged, so a 32x32 image reaches the classifier at 8x8. Layer names stay
+torchvision's. (weiaicunzai/pytorch-cifar100's SqueezeNet, a different network with BatchNorm
+and bypasses, keeps a 2x2 max-pool after its 3x3/1 stem and reaches 4x4.)
 """
 
 from __future__ import annotations
@@ -15,16 +23,22 @@ import jax
 import jax.numpy as jnp
 
 from nish_jax.activations import Activation
-from nish_jax.models.layers import KAIMING_UNIFORM, check_choice, check_input, dotted_torch_key
+from nish_jax.models.layers import (
+    KAIMING_UNIFORM,
+    STEMS,
+    check_choice,
+    check_input,
+    check_positive_int,
+    check_rate,
+    dotted_torch_key,
+)
 from nish_jax.models.registry import ModelSpec, register
 
-# torchvision's ``features``, one entry per index: ("conv", channels, size), "act", "pool", or a
-# Fire module as (squeeze, expand1x1, expand3x3) channels.
-_FEATURES = {
+# torchvision's ``features``: a stem (conv, act, max-pool at indices 0-2), then one entry per index
+# from 3: "pool" or a Fire module as (squeeze, expand1x1, expand3x3) channels.
+_STEM_CONV = {"1_0": (96, 7), "1_1": (64, 3)}  # channels, kernel size (stride 2, unpadded)
+_BODY = {
     "1_0": [
-        ("conv", 96, 7),
-        "act",
-        "pool",
         (16, 64, 64),
         (16, 64, 64),
         (32, 128, 128),
@@ -37,9 +51,6 @@ _FEATURES = {
         (64, 256, 256),
     ],
     "1_1": [
-        ("conv", 64, 3),
-        "act",
-        "pool",
         (16, 64, 64),
         (16, 64, 64),
         "pool",
@@ -52,6 +63,7 @@ _FEATURES = {
         (64, 256, 256),
     ],
 }
+_BODY_START = 3
 
 
 def _conv(features: int, size: int, dtype: Any, name: str, **options: Any) -> nn.Conv:
@@ -93,53 +105,53 @@ class Fire(nn.Module):
 class SqueezeNet(nn.Module):
     """torchvision's ``SqueezeNet``: features, then dropout -> 1x1 conv -> act -> average pool.
 
-    ``version`` is "1_0" or "1_1". The final conv is initialised N(0, 0.01), the others
-    kaiming-uniform, all biases 0, as in torchvision.
+    ``version`` is "1_0" or "1_1"; ``stem``: module doc. The final conv is initialised
+    N(0, 0.01), the others kaiming-uniform, all biases 0, as in torchvision.
     """
 
     num_classes: int
     act: Activation
     version: str = "1_0"
+    stem: str = "imagenet"
     dropout: float = 0.5
     in_channels: int = 3
     dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        check_choice("version", self.version, tuple(_FEATURES), "squeezenet")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(
-                f"squeezenet{self.version} dropout must be in [0, 1), got {self.dropout!r}"
-            )
+        check_choice("version", self.version, tuple(_BODY), "squeezenet")
+        model = f"squeezenet{self.version}"
+        check_choice("stem", self.stem, STEMS, model)
+        check_rate("dropout", self.dropout, model)
+        check_positive_int("in_channels", self.in_channels, model)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x, self.in_channels, f"squeezenet{self.version}")
         x = x.astype(self.dtype)
-        for index, layer in enumerate(_FEATURES[self.version]):
-            name = f"features_{index}"
-            if layer == "act":
-                x = self.act(x)
-            elif layer == "pool":
+        channels, size = _STEM_CONV[self.version]
+        if self.stem == "imagenet":
+            x = self.act(_conv(channels, size, self.dtype, "features_0", strides=2)(x))
+            x = max_pool_ceil(x)
+        else:
+            x = self.act(_conv(channels, 3, self.dtype, "features_0", padding=1)(x))
+        for index, layer in enumerate(_BODY[self.version], start=_BODY_START):
+            if layer == "pool":
                 x = max_pool_ceil(x)
-            elif layer[0] == "conv":
-                _, channels, size = layer
-                x = _conv(channels, size, self.dtype, name, strides=2)(x)
             else:
-                x = Fire(*layer, act=self.act, dtype=self.dtype, name=name)(x)
+                x = Fire(*layer, act=self.act, dtype=self.dtype, name=f"features_{index}")(x)
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
         final_init = nn.initializers.normal(0.01)
         x = _conv(self.num_classes, 1, self.dtype, "classifier_1", kernel_init=final_init)(x)
         return jnp.mean(self.act(x), axis=(1, 2))
 
 
-for _version in _FEATURES:
+for _version in _BODY:
     register(
         ModelSpec(
             name=f"squeezenet{_version}",
             build=functools.partial(SqueezeNet, version=_version),
             default_act="relu",
-            options=("dropout", "in_channels"),
             input_shape=(224, 224, 3),
             torch_key=dotted_torch_key,
             classifier="classifier.1",
