@@ -1,28 +1,39 @@
-# The two commands a newcomer needs: `make demo` and `make test`. Both create or reuse .venv.
+# The two commands a newcomer needs: `make demo` and `make test`. Both create or reuse .venv and
+# install what they need (the demo: no torch, no tensorflow; the tests: everything).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.nish-jax-installed
-# Real data sets (see README, "Data"): the project's shared copy, then Debian's Fashion-MNIST.
-NISH_DATA_DIR ?= $(abspath ../shared/data):/usr/share/datasets
+DEMO_STAMP := $(VENV)/.nish-jax-demo
+TEST_STAMP := $(VENV)/.nish-jax-test
+# Real data sets (see README, "Data"): the project's shared copy beside the clone.
+NISH_DATA_DIR ?= $(abspath ../shared/data)
 export NISH_DATA_DIR
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[experiments,test,parity]'
+
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[experiments]'
 	@touch $@
 
-demo: $(STAMP)
+# The test extras include the demo's, so this install also stands for the demo's.
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[experiments,test,parity,tfds]'
+	@touch $@ $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) -m experiments.demo
 
-test: $(STAMP)
-	$(PY) -m ruff check nish_jax experiments tests
+test: lint
 	$(PY) -m pytest -q tests
 
-bench: $(STAMP)
+lint: $(TEST_STAMP)
+	$(PY) -m ruff check nish_jax experiments tests
+
+bench: $(DEMO_STAMP)
 	$(PY) -m experiments.bench_activation
 
 clean:

@@ -1,15 +1,16 @@
-"""A few real CIFAR-10 test images, read straight from the shared JPEG archive (tests only)."""
+"""A few real CIFAR-10 test images, read straight from the JPEG archive found through
+NISH_DATA_DIR (tests only)."""
 
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
+
+from nish_jax.data import CIFAR10_CLASSES, dataset_dir
 
 # Per-channel statistics of the CIFAR-10 training set, to give the networks standardised inputs.
 _MEAN = np.array([0.4914, 0.4822, 0.4465], np.float32)
@@ -17,12 +18,23 @@ _STD = np.array([0.2470, 0.2435, 0.2616], np.float32)
 
 
 def cifar10_archive() -> Path:
-    """The real CIFAR-10 test archive under NISH_DATA_DIR (the test is skipped without it)."""
-    for directory in os.environ.get("NISH_DATA_DIR", "").split(os.pathsep):
-        path = Path(directory) / "cifar10" / "test.tar.gz"
-        if directory and path.is_file():
-            return path
-    pytest.skip("CIFAR-10 test.tar.gz not found under NISH_DATA_DIR")
+    """The real CIFAR-10 test archive on the NISH_DATA_DIR search path."""
+    return dataset_dir("cifar10") / "test.tar.gz"
+
+
+def cifar10_jpegs(per_class: int) -> dict[str, list[tuple[str, bytes]]]:
+    """(file name, JPEG bytes) of the first `per_class` images of each class, by class name."""
+    found: dict[str, list[tuple[str, bytes]]] = {name: [] for name in CIFAR10_CLASSES}
+    with tarfile.open(cifar10_archive()) as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            class_name, file_name = Path(member.name).parts[-2:]
+            if len(found[class_name]) < per_class:
+                found[class_name].append((file_name, tar.extractfile(member).read()))
+            if all(len(files) == per_class for files in found.values()):
+                return found
+    raise AssertionError(f"{cifar10_archive()} holds fewer than {per_class} images a class")
 
 
 def cifar10_images(count: int, size: int = 32) -> np.ndarray:

@@ -1,19 +1,33 @@
-"""nish_jax.data on the real data sets: offline sources, errors, caches and resumable batching."""
+"""nish_jax.data on the real data sets: offline sources, layouts, errors, caches and resumable
+batching, and the test session's own check that the data is there."""
 
+import gzip
 import io
 import os
+import shutil
+import subprocess
+import sys
 import tarfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cifar_images import cifar10_jpegs
 
-from nish_jax.data import CIFAR10_CLASSES, DataNotFoundError, list_datasets, load, prepare_tfds
+from nish_jax.data import (
+    CIFAR10_CLASSES,
+    DataNotFoundError,
+    data_dirs,
+    dataset_dir,
+    list_datasets,
+    load,
+    prepare_tfds,
+    tfds_source,
+)
 from nish_jax.data.archives import extract_archive
 from nish_jax.data.folders import decode_image
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HANG_GUARD_S = 120  # a hang fails the test instead of stalling the suite
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +56,25 @@ def test_mnist_splits_are_the_official_files(mnist_train):
     assert mnist_train.images.mean() == pytest.approx(33.318, abs=0.001)
 
 
-def test_fashion_mnist_found_under_its_debian_name():
-    train, test = load("fashion_mnist", "train"), load("fashion_mnist", "test")
-    assert (train.num_examples, test.num_examples) == (60000, 10000)
-    assert train.image_shape == (28, 28, 1)
-    assert train.class_names[0] == "T-shirt/top" and train.class_names[-1] == "Ankle boot"
-    assert np.bincount(train.labels).tolist() == [6000] * 10
+def test_fashion_mnist_in_debians_layout_equals_the_official_files(tmp_path):
+    # Debian's dataset-fashion-mnist: /usr/share/datasets/fashion-mnist/, the same IDX data
+    # re-compressed without the gzip file name and time stamp.
+    official = dataset_dir("fashion_mnist")
+    debian = tmp_path / "datasets" / "fashion-mnist"
+    debian.mkdir(parents=True)
+    for path in official.glob("*.gz"):
+        content = gzip.decompress(path.read_bytes())
+        (debian / path.name).write_bytes(gzip.compress(content, compresslevel=1, mtime=0))
+    assert (debian / "t10k-labels-idx1-ubyte.gz").read_bytes()[3] == 0  # no name flag set
+    for split, size in (("train", 60000), ("test", 10000)):
+        from_debian = load("fashion_mnist", split, data_dir=tmp_path / "datasets")
+        from_official = load("fashion_mnist", split, data_dir=official.parent)
+        assert from_debian.source == str(debian) and from_debian.num_examples == size
+        np.testing.assert_array_equal(from_debian.images, from_official.images)
+        np.testing.assert_array_equal(from_debian.labels, from_official.labels)
+    assert from_debian.image_shape == (28, 28, 1)
+    assert from_debian.class_names[::9] == ("T-shirt/top", "Ankle boot")
+    assert np.bincount(from_debian.labels).tolist() == [1000] * 10
 
 
 def test_cifar10_keeps_the_official_class_order_and_statistics(cifar_test):
@@ -69,35 +96,24 @@ def test_unknown_name_or_split_lists_the_valid_ones():
     assert list_datasets() == ["cifar10", "fashion_mnist", "imagenet100", "mnist"]
 
 
-def test_missing_data_set_fails_at_once_saying_how_to_provide_it(tmp_path, empty_cache):
-    started = time.monotonic()
+def test_missing_data_set_fails_saying_how_to_provide_it(tmp_path, empty_cache):
     with pytest.raises(DataNotFoundError) as error:
         load("fashion_mnist", "train", data_dir=tmp_path)
-    assert time.monotonic() - started < 5  # never waits on a network
     message = str(error.value)
     for needed in (
         "NISH_DATA_DIR",
         "train-images-idx3-ubyte.gz",
         "fashion-mnist/",
         "dataset-fashion-mnist",
+        "download('fashion_mnist')",
         "download=True",
         str(tmp_path),
+        str(empty_cache / "downloads"),
     ):
         assert needed in message
     assert isinstance(error.value, FileNotFoundError)
-
-
-def _real_cifar_jpegs(per_class: int) -> dict[str, list[tuple[str, bytes]]]:
-    """The first `per_class` JPEGs of each class from the real CIFAR-10 test archive."""
-    found: dict[str, list[tuple[str, bytes]]] = {name: [] for name in CIFAR10_CLASSES}
-    with tarfile.open(SHARED_DATA / "cifar10" / "test.tar.gz") as tar:
-        for member in tar:
-            parts = Path(member.name).parts
-            if member.isfile() and len(found[parts[-2]]) < per_class:
-                found[parts[-2]].append((parts[-1], tar.extractfile(member).read()))
-            if all(len(files) == per_class for files in found.values()):
-                return found
-    raise AssertionError("test.tar.gz holds too few images")
+    with pytest.raises(DataNotFoundError, match="cifar10: no copy found"):
+        dataset_dir("cifar10", data_dir=tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +121,7 @@ def cifar_folder(tmp_path_factory):
     """A small real image folder: 4 CIFAR-10 JPEGs per class in train/ and in val.tar.gz."""
     root = tmp_path_factory.mktemp("folder") / "tiny"
     for split in ("train", "val"):
-        for name, files in _real_cifar_jpegs(4).items():
+        for name, files in cifar10_jpegs(4).items():
             (root / split / name).mkdir(parents=True)
             for file_name, data in files:
                 (root / split / name / file_name).write_bytes(data)
@@ -148,7 +164,7 @@ def test_image_folder_archive_is_unpacked_once_into_the_cache(cifar_folder, empt
 def test_archive_with_a_path_outside_the_target_is_refused(tmp_path, empty_cache):
     folder = tmp_path / "imagenet100"
     folder.mkdir()
-    payload = (SHARED_DATA / "README.md").read_bytes()
+    payload = (dataset_dir("mnist") / "t10k-labels-idx1-ubyte.gz").read_bytes()
     with tarfile.open(folder / "train.tar.gz", "w:gz") as tar:
         member = tarfile.TarInfo("../evil")
         member.size = len(payload)
@@ -199,13 +215,11 @@ def test_subset_is_fixed_and_class_balanced(mnist_train):
         mnist_train.subset(60001)
 
 
-def test_tfds_builder_prepared_offline_is_the_first_source(tmp_path, empty_cache):
+def test_tfds_builder_prepared_offline_is_the_first_source(tmp_path, empty_cache, monkeypatch):
     pytest.importorskip("tensorflow", reason="tensorflow-datasets needs tensorflow to write")
-    tfds_dir = prepare_tfds(
-        "mnist", tmp_path / "tfds", data_dir=SHARED_DATA, max_examples_per_split=1000
-    )
+    tfds_dir = prepare_tfds("mnist", tmp_path / "tfds", max_examples_per_split=1000)
     assert list((tfds_dir / "mnist").glob("*/dataset_info.json"))
-    from_tfds = load("mnist", "test", data_dir=os.pathsep.join([str(tfds_dir), str(SHARED_DATA)]))
+    from_tfds = load("mnist", "test", data_dir=[tfds_dir, *data_dirs()])
     from_idx = load("mnist", "test")
     assert from_tfds.source.startswith("tfds:") and not from_idx.source.startswith("tfds:")
     assert from_tfds.num_examples == 1000 and from_tfds.image_shape == (28, 28, 1)
@@ -219,3 +233,30 @@ def test_tfds_builder_prepared_offline_is_the_first_source(tmp_path, empty_cache
         keyed(from_tfds.images, from_tfds.labels),
         keyed(from_idx.images[:1000], from_idx.labels[:1000]),
     )
+    # Without tensorflow (as `make demo` installs), the prepared copy is passed over.
+    monkeypatch.setattr(tfds_source, "installed", lambda: False)
+    without_tfds = load("mnist", "test", data_dir=[tfds_dir, *data_dirs()])
+    assert without_tfds.source == from_idx.source
+
+
+def test_the_test_session_without_data_stops_at_once_with_one_message(tmp_path):
+    # The real conftest beside a trivial test, in a clone with no ../shared beside it.
+    tests = tmp_path / "clone" / "tests"
+    tests.mkdir(parents=True)
+    shutil.copy(Path(__file__).with_name("conftest.py"), tests)
+    (tests / "test_trivial.py").write_text("def test_trivial():\n    pass\n")
+    env = {**os.environ, "NISH_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("NISH_DATA_DIR")
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tests)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+    )
+    assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
+    assert run.stdout == "" and run.stderr.count("ERROR") == 1
+    assert "not found: mnist, fashion_mnist, cifar10." in run.stderr
+    assert f"NISH_DATA_DIR={tmp_path / 'shared' / 'data'} " in run.stderr  # the default, absolute
+    assert str(tmp_path / "cache" / "downloads") in run.stderr

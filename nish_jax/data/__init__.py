@@ -1,6 +1,7 @@
 """Real data sets loaded offline (MNIST, Fashion-MNIST, CIFAR-10, image folders) and batching.
 
-`load(name, split)` returns a `Dataset`; `nish_jax.data.augment` holds the on-device pipeline.
+`load(name, split)` returns a `Dataset`; `download(name)` fetches MNIST or Fashion-MNIST into the
+cache; `nish_jax.data.augment` holds the on-device pipeline.
 """
 
 from nish_jax.data.catalog import (
@@ -8,20 +9,26 @@ from nish_jax.data.catalog import (
     DATA_DIR_ENV,
     NORMALIZATION,
     data_dirs,
+    dataset_dir,
     list_datasets,
     load,
     prepare_tfds,
 )
 from nish_jax.data.dataset import Dataset
-from nish_jax.data.errors import DataNotFoundError
+from nish_jax.data.downloads import download
+from nish_jax.data.errors import CorruptDataError, DataError, DataNotFoundError
 
 __all__ = [
     "CIFAR10_CLASSES",
     "DATA_DIR_ENV",
     "NORMALIZATION",
+    "CorruptDataError",
+    "DataError",
     "DataNotFoundError",
     "Dataset",
     "data_dirs",
+    "dataset_dir",
+    "download",
     "list_datasets",
     "load",
     "prepare_tfds",

@@ -6,17 +6,25 @@ killed process never leaves a half-written cache behind.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from nish_jax.data.errors import CorruptDataError
+
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+# What tarfile and gzip raise on a truncated or corrupt archive (EOFError: the stream ends early).
+_DAMAGED_ARCHIVE = (
+    tarfile.ReadError, tarfile.CompressionError, gzip.BadGzipFile, EOFError, zlib.error,
+)  # fmt: skip
 
 
 def cache_dir() -> Path:
@@ -49,6 +57,7 @@ def extract_archive(archive: Path) -> Path:
 
     Uses tarfile's "data" filter: members with absolute paths, `..` components, links
     pointing outside, or device files are refused with a ValueError naming the member.
+    A truncated or corrupt archive raises CorruptDataError naming it (nothing is cached).
     """
     if not hasattr(tarfile, "data_filter"):
         raise RuntimeError("safe unpacking needs tarfile extraction filters (Python 3.10.12+)")
@@ -60,9 +69,16 @@ def extract_archive(archive: Path) -> Path:
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
+            while tar.fileobj.read(1 << 20):  # to the end, so gzip checks its CRC and length
+                pass
     except tarfile.FilterError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"unsafe archive {archive}: refused member {err.tarinfo.name!r}") from err
+    except _DAMAGED_ARCHIVE as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        truncated = isinstance(err, EOFError) or "unexpected end" in str(err)
+        problem = "truncated archive (it ends early)" if truncated else "corrupt archive"
+        raise CorruptDataError(archive, f"{problem}: {err}") from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,22 +1,26 @@
 """The known data sets and `load()`: find a split offline, in a fixed order of sources.
 
-Sources, first found wins: (1) a prepared tensorflow-datasets directory, (2) the official files
-(or an image folder, plain or as a tar archive) in a `<data dir>/<data set>/` folder,
-(3) a tensorflow-datasets download, only when download=True. Data dirs come from the `data_dir`
-argument or `$NISH_DATA_DIR`, an os.pathsep-separated list.
+Sources, first good one wins: (1) a prepared tensorflow-datasets directory (when tensorflow-datasets
+and tensorflow are installed), (2) the official files (or an image folder, plain or as a tar
+archive) in a `<data dir>/<data set>/` folder, the data dirs in order, then the download cache,
+(3) only when download=True, a download: the official files for MNIST and Fashion-MNIST
+(`downloads.download`), tensorflow-datasets for CIFAR-10. Data dirs come from the `data_dir`
+argument or `$NISH_DATA_DIR`, an os.pathsep-separated list. A damaged copy (truncated or corrupt
+file) is passed over for the next one; the final error lists every damaged file met.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from nish_jax.data import tfds_source
+from nish_jax.data import downloads, tfds_source
 from nish_jax.data.archives import (
     ARCHIVE_SUFFIXES,
     cache_dir,
@@ -27,11 +31,12 @@ from nish_jax.data.archives import (
 from nish_jax.data.cifar_pickle import ARCHIVE_NAME as CIFAR_PICKLE_ARCHIVE
 from nish_jax.data.cifar_pickle import read_cifar_batches
 from nish_jax.data.dataset import Dataset
-from nish_jax.data.errors import DataNotFoundError
-from nish_jax.data.folders import decode_images, scan_folder
+from nish_jax.data.errors import CorruptDataError, DataNotFoundError
+from nish_jax.data.folders import check_images, decode_images, scan_folder
 from nish_jax.data.idx import find_idx, read_idx_pair
 
 DATA_DIR_ENV = "NISH_DATA_DIR"
+_NO_TFDS = "it needs tensorflow-datasets and tensorflow (pip install 'nish-jax[tfds]')"
 DEFAULT_FOLDER_IMAGE_SIZE = 224
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -70,19 +75,20 @@ class _Spec:
 
 
 def _idx_files() -> str:
-    return ", ".join(f"{stem}.gz" for pair in _IDX_STEMS.values() for stem in pair)
+    names = ", ".join(f"{stem}.gz" for pair in _IDX_STEMS.values() for stem in pair)
+    return f"the IDX files {names} (gzip-compressed or plain)"
 
 
 _SPECS = {
     spec.name: spec
     for spec in (
-        _Spec("mnist", ("mnist",), ("train", "test"), "mnist", f"the IDX files {_idx_files()}"),
+        _Spec("mnist", ("mnist",), ("train", "test"), "mnist", _idx_files()),
         _Spec(
             "fashion_mnist",
             ("fashion_mnist", "fashion-mnist"),
             ("train", "test"),
             "fashion_mnist",
-            f"the IDX files {_idx_files()}",
+            _idx_files(),
             "on Debian/Ubuntu `apt-get install -y dataset-fashion-mnist` installs them under "
             "/usr/share/datasets/fashion-mnist/ (add /usr/share/datasets to NISH_DATA_DIR)",
         ),
@@ -123,6 +129,17 @@ def data_dirs(data_dir: DataDirs = None) -> list[Path]:
     return [Path(part).expanduser() for part in parts]
 
 
+def dataset_dir(name: str, *, data_dir: DataDirs = None) -> Path:
+    """The first `<dir>/<folder>` of data set `name` on the search path (the data dirs, then the
+    download cache), without reading it; DataNotFoundError, saying how to provide it, if none."""
+    spec = _spec(name)
+    dirs = data_dirs(data_dir)
+    root = next(_candidate_roots(spec, dirs), None)
+    if root is None:
+        raise DataNotFoundError(f"{_where_looked(spec, None, dirs)}\n{_ways_to_provide(spec)}")
+    return root
+
+
 def load(
     name: str,
     split: str,
@@ -136,15 +153,14 @@ def load(
     name: one of `list_datasets()` or the path of an image folder `<root>/<split>/<class>/*`.
     image_size: the side length image folders are resized to (default 224); in-memory sets
     keep their native size (resize on device with `nish_jax.data.augment`).
-    Raises DataNotFoundError at once, with instructions, when no source has the data.
+    download=True: when no source has the data, fetch it (MNIST, Fashion-MNIST: the official
+    files into the cache, see `nish_jax.data.download`; CIFAR-10: through tensorflow-datasets).
+    Raises DataNotFoundError at once, with instructions, when no source has a good copy; its
+    message lists each damaged file met (those raise CorruptDataError when read on their own).
     """
-    if name not in _SPECS:
-        if os.path.isdir(name):
-            return _load_any_folder(Path(name), split, image_size)
-        raise ValueError(
-            f"unknown data set {name!r}; valid: {list_datasets()} or the path of an image folder"
-        )
-    spec = _SPECS[name]
+    if name not in _SPECS and os.path.isdir(name):
+        return _load_any_folder(Path(name), split, image_size)
+    spec = _spec(name)
     if split not in spec.splits:
         raise ValueError(f"unknown split {split!r} for {name}; valid: {list(spec.splits)}")
     if image_size is not None and name != "imagenet100":
@@ -154,19 +170,62 @@ def load(
         )
     dirs = data_dirs(data_dir)
     tfds_dirs = [*dirs, cache_dir() / "tensorflow_datasets"]
+    notes: list[str] = []
     if spec.tfds_name and (tfds_dir := tfds_source.find_prepared(spec.tfds_name, tfds_dirs)):
-        images, labels, class_names = tfds_source.load_prepared(spec.tfds_name, tfds_dir, split)
-        return _in_memory(name, split, images, labels, class_names, f"tfds:{tfds_dir}")
-    for directory in dirs:
+        if tfds_source.installed():
+            return _load_tfds(spec, tfds_dir, split)
+        notes.append(f"skipped the prepared tensorflow-datasets copy in {tfds_dir}: {_NO_TFDS}")
+    for root in _candidate_roots(spec, dirs):
+        try:
+            dataset = _READERS[name](root, split, image_size)
+        except CorruptDataError as error:
+            notes.append(f"damaged: {error}")
+            continue
+        if dataset:
+            return dataset
+    looked = _where_looked(spec, split, dirs, notes)
+    if download:
+        return _download(spec, split, image_size, tfds_dirs[-1], looked)
+    raise DataNotFoundError(f"{looked}\n{_ways_to_provide(spec)}")
+
+
+def _spec(name: str) -> _Spec:
+    if name not in _SPECS:
+        raise ValueError(
+            f"unknown data set {name!r}; valid: {list_datasets()} or the path of an image folder"
+        )
+    return _SPECS[name]
+
+
+def _candidate_roots(spec: _Spec, dirs: list[Path]) -> Iterator[Path]:
+    """The existing `<dir>/<folder>` of `spec`: the data dirs in order, then the download cache."""
+    for directory in [*dirs, downloads.downloads_dir()]:
         for folder in spec.folders:
-            root = directory / folder
-            if root.is_dir() and (dataset := _READERS[name](root, split, image_size)):
-                return dataset
-    if download and spec.tfds_name:
-        tfds_dir = tfds_source.download_and_prepare(spec.tfds_name, tfds_dirs[-1])
-        images, labels, class_names = tfds_source.load_prepared(spec.tfds_name, tfds_dir, split)
-        return _in_memory(name, split, images, labels, class_names, f"tfds:{tfds_dir}")
-    raise DataNotFoundError(_how_to_provide(spec, split, dirs))
+            if (directory / folder).is_dir():
+                yield directory / folder
+
+
+def _load_tfds(spec: _Spec, tfds_dir: Path, split: str) -> Dataset:
+    images, labels, class_names = tfds_source.load_prepared(spec.tfds_name, tfds_dir, split)
+    return _in_memory(spec.name, split, images, labels, class_names, f"tfds:{tfds_dir}")
+
+
+def _download(
+    spec: _Spec, split: str, image_size: int | None, tfds_dir: Path, looked: str
+) -> Dataset:
+    """The download=True path, once no local source had a good copy (`looked` says so)."""
+    if spec.name in downloads.DOWNLOADABLE:
+        try:
+            root = Path(downloads.download(spec.name))
+        except DataNotFoundError as error:
+            raise DataNotFoundError(f"{looked}\n{error}") from error
+        return _READERS[spec.name](root, split, image_size)
+    ways = _ways_to_provide(spec)
+    if spec.tfds_name is None:
+        raise DataNotFoundError(f"{looked}\n{ways}\n{spec.name} has no download source")
+    if not tfds_source.installed():
+        raise DataNotFoundError(f"{looked}\n{ways}\ndownload=True for {spec.name}: {_NO_TFDS}")
+    return _load_tfds(spec, tfds_source.download_and_prepare(spec.tfds_name, tfds_dir), split)
 
 
 def prepare_tfds(
@@ -186,24 +245,33 @@ def prepare_tfds(
     if spec is None or spec.tfds_name is None:
         valid = [n for n, s in _SPECS.items() if s.tfds_name]
         raise ValueError(f"unknown tfds data set {name!r}; valid: {valid}")
-    dirs = data_dirs(data_dir)
-    for directory in dirs:
-        for folder in spec.folders:
-            if (directory / folder).is_dir():
-                return tfds_source.prepare_offline(
-                    spec.tfds_name, Path(tfds_dir), directory / folder, max_examples_per_split
-                )
-    raise DataNotFoundError(_how_to_provide(spec, "train", dirs))
+    if not tfds_source.installed():
+        raise ImportError(f"prepare_tfds: {_NO_TFDS}")
+    files_dir = dataset_dir(name, data_dir=data_dir)
+    return tfds_source.prepare_offline(
+        spec.tfds_name, Path(tfds_dir), files_dir, max_examples_per_split
+    )
 
 
-def _how_to_provide(spec: _Spec, split: str, dirs: list[Path]) -> str:
-    looked = ", ".join(str(d) for d in dirs) or f"nowhere (${DATA_DIR_ENV} is not set)"
+def _where_looked(
+    spec: _Spec, split: str | None, dirs: list[Path], notes: Sequence[str] = ()
+) -> str:
+    """Which copy is missing, where it was looked for, and the `notes` on what was passed over."""
+    looked = ", ".join(str(d) for d in dirs) or f"no data dir (${DATA_DIR_ENV} is not set)"
+    what = spec.name if split is None else f"{spec.name} ({split} split)"
+    first = (
+        f"{what}: no {'good copy' if notes else 'copy'} found offline. Looked in: {looked}, "
+        f"and the download cache {downloads.downloads_dir()}."
+    )
+    return "\n".join([first, *(f"  - {note}" for note in notes)])
+
+
+def _ways_to_provide(spec: _Spec) -> str:
     lines = [
-        f"{spec.name} ({split} split) was not found offline. Looked in: {looked}.",
         "Provide it in one of these ways:",
         f"  - set {DATA_DIR_ENV} (an os.pathsep-separated list of directories) or pass "
         f"data_dir=...; one of them holds a folder {' or '.join(f'{f}/' for f in spec.folders)} "
-        f"with {spec.expected_files} (plain files or tar.gz archives).",
+        f"with {spec.expected_files}.",
     ]
     if spec.tfds_name:
         lines.append(
@@ -212,7 +280,12 @@ def _how_to_provide(spec: _Spec, split: str, dirs: list[Path]) -> str:
         )
     if spec.hint:
         lines.append(f"  - {spec.hint}.")
-    if spec.tfds_name:
+    if spec.name in downloads.DOWNLOADABLE:
+        lines.append(
+            f"  - nish_jax.data.download({spec.name!r}) or load(..., download=True) fetches the "
+            "official files into the download cache (network)."
+        )
+    elif spec.tfds_name:
         lines.append("  - load(..., download=True) lets tensorflow-datasets download it (network).")
     return "\n".join(lines)
 
@@ -241,9 +314,13 @@ def _in_memory(
 
 def _read_idx_set(name: str, class_names: Sequence[str]) -> Callable[..., Dataset | None]:
     def read(root: Path, split: str, image_size: int | None) -> Dataset | None:
-        paths = [find_idx(root, stem) for stem in _IDX_STEMS[split]]
-        if None in paths:
+        stems = _IDX_STEMS[split]
+        paths = [find_idx(root, stem) for stem in stems]
+        if paths == [None, None]:
             return None
+        if None in paths:
+            missing = stems[paths.index(None)]
+            raise CorruptDataError(root, f"incomplete copy: {missing}(.gz) is missing", "add it")
         images, labels = read_idx_pair(*paths)
         return _in_memory(name, split, images, labels, class_names, str(root))
 
@@ -264,6 +341,21 @@ def _split_folder(root: Path, split: str) -> tuple[Path, Path] | None:
     return None
 
 
+@contextmanager
+def _naming_archive(origin: Path) -> Iterator[None]:
+    """Re-raise a damaged unpacked image as an error naming the archive `origin` it came from."""
+    try:
+        yield
+    except CorruptDataError as error:
+        if not origin.is_file():
+            raise
+        raise CorruptDataError(
+            origin,
+            f"its unpacked copy has damaged images: {error.path}: {error.problem}",
+            "replace the archive with a good copy",
+        ) from error
+
+
 def _read_cifar10(root: Path, split: str, image_size: int | None) -> Dataset | None:
     batches_dir = root / "cifar-10-batches-py"
     if not batches_dir.is_dir() and (root / CIFAR_PICKLE_ARCHIVE).is_file():
@@ -278,7 +370,7 @@ def _read_cifar10(root: Path, split: str, image_size: int | None) -> Dataset | N
 
     def decode() -> dict[str, np.ndarray]:
         index = scan_folder(split_dir, CIFAR10_CLASSES)
-        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool, _naming_archive(origin):
             images = decode_images(index.paths, None, center_crop=False, executor=pool)
         return {"images": images, "labels": index.labels}
 
@@ -292,10 +384,12 @@ def _read_folder(name: str, root: Path, split: str, image_size: int | None) -> D
     found = _split_folder(root, split)
     if found is None:
         return None
-    index = scan_folder(found[0])
     size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else image_size
     if size < 1:
         raise ValueError(f"image_size must be >= 1, got {size}")
+    index = scan_folder(found[0])
+    with _naming_archive(found[1]):
+        check_images(found[0], index.paths)
     mean, std = NORMALIZATION["imagenet100"]
     return Dataset(
         name=name,

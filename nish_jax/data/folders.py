@@ -1,7 +1,8 @@
-"""Image folders (`<root>/<split>/<class>/*.jpg|png`): scanning and decoding with PIL."""
+"""Image folders (`<root>/<split>/<class>/*.jpg|png`): scanning, a cheap check, decoding (PIL)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -9,7 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from nish_jax.data.errors import CorruptDataError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+_JPEG_END = b"\xff\xd9"  # JPEG's end-of-image marker
+_PNG_END = b"IEND\xaeB`\x82"  # PNG's last chunk: its type and CRC
+_TAIL_BYTES = 64
+_LISTED_PROBLEMS = 10
 
 
 @dataclass(frozen=True)
@@ -45,30 +52,88 @@ def scan_folder(split_dir: Path, class_order: Sequence[str] | None = None) -> Fo
     return FolderIndex(tuple(paths), np.asarray(labels, dtype=np.int32), class_names)
 
 
+def check_image(path: str) -> None:
+    """Raise CorruptDataError unless `path` looks like a whole image, without decoding it.
+
+    PIL parses the header (format, size); a JPEG or PNG must also end with its end marker, so a
+    truncated copy is caught. A JPEG whose marker is not in its last bytes (some carry trailing
+    data) passes if the marker follows the start of its compressed data.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image_format, data_start = image.format, image.tile[0][2] if image.tile else 0
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - _TAIL_BYTES))
+            tail = f.read().rstrip(b"\0")
+            if image_format == "JPEG":
+                complete = tail.endswith(_JPEG_END)
+                if not complete:
+                    f.seek(data_start)
+                    complete = _JPEG_END in f.read()
+            elif image_format == "PNG":
+                complete = tail.endswith(_PNG_END)
+            else:
+                complete = True
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise CorruptDataError(path, f"not a readable image ({error})") from error
+    if not complete:
+        raise CorruptDataError(path, f"truncated {image_format} image (no end marker)")
+
+
+def check_images(folder: Path, paths: Sequence[str]) -> None:
+    """Check the images of `folder` (see `check_image`); one CorruptDataError lists the bad ones.
+
+    About 30 us an image whatever its size (1.6 s for the 60,000 of the CIFAR-10 JPEG copy);
+    one thread, as threads only add GIL contention to this short, Python-heavy work.
+    """
+    problems = [error for error in map(_image_problem, paths) if error is not None]
+    if problems:
+        listed = "".join(f"\n    {e.path}: {e.problem}" for e in problems[:_LISTED_PROBLEMS])
+        if len(problems) > _LISTED_PROBLEMS:
+            listed += f"\n    ... and {len(problems) - _LISTED_PROBLEMS} more"
+        raise CorruptDataError(
+            folder, f"{len(problems)} unreadable images (replace or delete them):{listed}", ""
+        )
+
+
+def _image_problem(path: str) -> CorruptDataError | None:
+    try:
+        check_image(path)
+    except CorruptDataError as error:
+        return error
+    return None
+
+
 def decode_image(path: str, image_size: int | None, center_crop: bool) -> np.ndarray:
     """Decode one image to uint8 RGB (H, W, 3), resized to `image_size` when given.
 
     center_crop=False resizes straight to image_size x image_size (training); True resizes the
     shorter side to image_size and crops the centre (the usual evaluation transform).
+    An unreadable file raises CorruptDataError naming it.
     """
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image_size is not None and image.size != (image_size, image_size):
-            if center_crop:
-                width, height = image.size
-                scale = image_size / min(width, height)
-                new_w, new_h = (
-                    max(image_size, round(width * scale)),
-                    max(image_size, round(height * scale)),
-                )
-                image = image.resize((new_w, new_h), Image.BILINEAR)
-                left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
-                image = image.crop((left, top, left + image_size, top + image_size))
-            else:
-                image = image.resize((image_size, image_size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise CorruptDataError(path, f"not a readable image ({error})") from error
+    if image_size is not None and image.size != (image_size, image_size):
+        if center_crop:
+            width, height = image.size
+            scale = image_size / min(width, height)
+            new_w, new_h = (
+                max(image_size, round(width * scale)),
+                max(image_size, round(height * scale)),
+            )
+            image = image.resize((new_w, new_h), Image.BILINEAR)
+            left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
+            image = image.crop((left, top, left + image_size, top + image_size))
+        else:
+            image = image.resize((image_size, image_size), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def decode_images(

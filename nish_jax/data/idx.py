@@ -3,26 +3,47 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from nish_jax.data.errors import CorruptDataError
+
 _UBYTE = 0x08  # IDX type code of unsigned bytes, the only type the MNIST files use
+
+
+def read_bytes(path: Path) -> bytes:
+    """The (decompressed, for `.gz`) content of `path`; a damaged gzip stream raises
+    CorruptDataError naming the file."""
+    if path.suffix != ".gz":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except EOFError as error:
+        raise CorruptDataError(path, "truncated gzip file (it ends early)") from error
+    except (gzip.BadGzipFile, zlib.error) as error:
+        raise CorruptDataError(path, f"not a valid gzip file ({error})") from error
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file of unsigned bytes, checking its magic number and its declared shape."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    data = read_bytes(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _UBYTE:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic {data[:4].hex()})")
+        raise CorruptDataError(
+            path, f"not an IDX file of unsigned bytes (magic {data[:4].hex() or 'missing'})"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
+    if len(data) < header:
+        raise CorruptDataError(path, f"IDX header of {ndim} dimensions cut short")
     shape = tuple(int(d) for d in np.frombuffer(data[4:header], dtype=">u4"))
     payload = np.frombuffer(data, dtype=np.uint8, offset=header)
     if payload.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header declares shape {shape}, file holds {payload.size} bytes")
+        raise CorruptDataError(
+            path, f"the IDX header declares shape {shape}, the file holds {payload.size} values"
+        )
     return payload.reshape(shape)
 
 
@@ -39,8 +60,9 @@ def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(
-            f"{images_path} / {labels_path}: expected (N, H, W) images and (N,) labels, "
-            f"got {images.shape} and {labels.shape}"
+        raise CorruptDataError(
+            f"{images_path} / {labels_path}",
+            f"expected (N, H, W) images and (N,) labels, got {images.shape} and {labels.shape}",
+            "make sure both files are the matching official pair",
         )
     return images[..., None], labels.astype(np.int32)

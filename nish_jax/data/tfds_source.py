@@ -7,6 +7,7 @@ only inside these functions, so `import nish_jax.data` stays fast and works with
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,12 @@ import numpy as np
 
 from nish_jax.data.archives import cached_arrays, source_key
 from nish_jax.data.errors import DataNotFoundError
+
+
+def installed() -> bool:
+    """Whether tensorflow-datasets and tensorflow (which it needs to read and write its files)
+    are installed, checked without importing them (the `tfds` extra)."""
+    return all(importlib.util.find_spec(module) for module in ("tensorflow_datasets", "tensorflow"))
 
 
 def find_prepared(tfds_name: str, dirs: Sequence[Path]) -> Path | None:
