@@ -3,11 +3,12 @@ all in their quick versions, in about ten minutes on two CPU cores.
 
     python -m experiments.demo [--output-root results]
 
-Steps: Fig. 1 (the activations and their derivatives), the activation benchmark (``--quick``),
-the Fig. 2a depth sweep and the Fig. 2b/2c noise-robustness experiment (their ``quick`` configs:
-a subset of the real MNIST, few epochs, seeds and depths, every output labelled QUICK). It ends by
-listing the figures, tables and summaries. Without MNIST it says how to provide it and exits with
-status 2.
+Steps: Fig. 1 (the activations and their derivatives) and the activation benchmark, which need no
+data; then MNIST: found through NISH_DATA_DIR, or downloaded (the official files, checksums
+verified) when the network is reachable; without it the demo says how to provide MNIST and exits
+with status 2. Then the Fig. 2a depth sweep and the Fig. 2b/2c noise experiment in their
+``quick`` configs (a subset of the real MNIST, few epochs, seeds and depths, every output
+labelled QUICK), each through its ``run(config)``.
 """
 
 from __future__ import annotations
@@ -19,24 +20,29 @@ import time
 from collections.abc import Sequence
 
 from experiments import bench_activation, depth_sweep, fig1_activations, noise_robustness
-from nish_jax.data import DataNotFoundError, load
+from experiments.configs import depth_sweep as depth_sweep_configs
+from experiments.configs import noise_robustness as noise_configs
+from nish_jax.data import DataError, DataNotFoundError, download, load
 
 
-def _experiment_argv(module, root: str) -> list[str]:
-    config = module.DEFAULT_CONFIG  # the quick variant
-    return [module.EXPERIMENT, "--config", config, f"--config.output_root={root}"]
+def find_or_download_mnist() -> str | None:
+    """Where MNIST was found or downloaded to; None (after saying how to provide it) if neither."""
+    try:
+        return load("mnist", "test").source
+    except DataNotFoundError as missing:
+        print(f"MNIST is not on this machine ({missing.__class__.__name__}); downloading it.")
+        try:
+            return download("mnist")
+        except DataError as error:  # offline, or a download that failed its checksum
+            print(f"The demo needs the real MNIST data set.\n{error}", file=sys.stderr)
+            return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; return the exit status (0, or 2 when MNIST is missing)."""
+    """Run the demo; return the exit status (0, or 2 when MNIST is missing and unreachable)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output-root", default="results", help="results directory root")
     args = parser.parse_args(argv)
-    try:
-        load("mnist", "test")
-    except DataNotFoundError as error:
-        print(f"The demo needs the real MNIST data set.\n{error}", file=sys.stderr)
-        return 2
 
     started = time.perf_counter()
     print("== 1/4  Fig. 1: the activations and their derivatives", flush=True)
@@ -45,18 +51,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("\n== 2/4  Activation benchmark (quick)", flush=True)
     bench_activation.main(["--quick"])
-    print("\n== 3/4  Fig. 2a: depth sweep on MNIST (QUICK config)", flush=True)
-    sweep = depth_sweep.main(_experiment_argv(depth_sweep, args.output_root))
-    print("\n== 4/4  Fig. 2b/2c: noise robustness on MNIST (QUICK config)", flush=True)
-    noise = noise_robustness.main(_experiment_argv(noise_robustness, args.output_root))
+    if find_or_download_mnist() is None:
+        return 2
+    results = {}
+    for step, (title, module, configs) in enumerate(
+        (
+            ("Fig. 2a: depth sweep", depth_sweep, depth_sweep_configs),
+            ("Fig. 2b/2c: noise robustness", noise_robustness, noise_configs),
+        ),
+        start=3,
+    ):
+        print(f"\n== {step}/4  {title} on MNIST (QUICK config)", flush=True)
+        config = configs.get_config("quick")
+        config.output_root = args.output_root
+        results[title] = module.run(config)
 
     minutes = (time.perf_counter() - started) / 60
     print(f"\n== Demo done in {minutes:.1f} min (MNIST runs: QUICK, not the paper's protocol).")
-    print(f"Fig. 1:              {fig1}")
-    for name, directory in (("Fig. 2a (depth)", sweep), ("Fig. 2b/2c (noise)", noise)):
-        print(f"{name + ':':<21}{os.path.join(directory, 'figure.png')}")
-        print(f"{'':<21}{os.path.join(directory, 'table.md')}, summary.md, runs.csv")
-    print("The paper's full protocol: --config experiments/configs/<experiment>.py:paper")
+    print(f"Fig. 1:  {fig1}")
+    for title, result in results.items():
+        print(f"{title}:  {result.files['figure']}")
+        print(f"    {result.files['table']}, summary.md, runs.csv, comparisons.csv")
+    print("Full scale: --config experiments/configs/<experiment>.py:full (see the README)")
     return 0
 
 

@@ -2,200 +2,223 @@
 
     python -m experiments.depth_sweep --config experiments/configs/depth_sweep.py:quick
 
-Every (activation, depth) point trains ``config.train.num_runs`` seeds at once with the training
-engine, in its own run directory ``<results>/runs/<act>-depth<d>/`` (so an interrupted sweep
-resumes where it stopped). Writes ``runs.csv`` (one row per point and seed), ``table.{md,csv}``
-(mean ± 95% CI per depth and activation, and Welch's p-value of Nish against the best other
-activation), ``figure.png`` and ``summary.md`` into ``results/depth_sweep/<config.name>/``.
+Every (depth, activation) point and every control (more activations and learning rates at the
+primary depths; see the config) trains ``config.train.num_runs`` paired seeds with the training
+engine (:mod:`experiments.grid`: resumable, one run directory per computation). Outputs, through
+:func:`experiments.report.publish`: ``runs.csv``, ``comparisons.csv`` (Nish against each other
+activation per cell, paired by seed, Holm-adjusted), ``table.md``, ``figure.png`` and
+``summary.md`` in ``<output_root>/depth_sweep/<config.name>/``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
-from absl import logging
-from tqdm import tqdm
 
-from experiments import report
-from nish_jax.train import NonFiniteLossError, train_and_evaluate
+from experiments import cli, grid, report, stats
 
 EXPERIMENT = "depth_sweep"
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "depth_sweep.py") + ":quick"
 TITLE = "Fig. 2a: MNIST test accuracy (%) against MLP depth"
-REFERENCE_ACT = "nish"
+METRIC = "test_top1_percent"
+REFERENCE = "nish"
 
 
-def train_point(train_config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Train (or resume, or just re-evaluate) one engine config's runs in ``workdir``.
+def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
+    """The sweep's points: every depth x activation, then the controls (module doc)."""
+    found = []
 
-    Returns train_and_evaluate's result with ``"status": "ok"``, or ``{"status": "diverged",
-    "runs": [NaN metrics per run], "state": None}`` when the loss became non-finite.
-    """
-    try:
-        return {**train_and_evaluate(train_config, workdir), "status": "ok"}
-    except NonFiniteLossError as error:
-        logging.warning("%s: %s", workdir, error)
-        nan = dict.fromkeys(("train_loss", "train_top1", "test_loss", "test_top1"), math.nan)
-        return {"status": "diverged", "runs": [nan] * train_config.num_runs, "state": None}
+    def add(depth: int, act: str, factor: float) -> None:
+        train = grid.engine_config(config.train, act, depth=depth)
+        train.learning_rate = config.train.learning_rate * factor
+        found.append(grid.Point({"depth": depth, "lr_factor": factor}, act, train))
 
-
-def point_config(
-    config: ml_collections.ConfigDict, act: str, **model_options: Any
-) -> ml_collections.ConfigDict:
-    """The engine config of one point: ``config.train`` with ``act`` and ``model_options`` set."""
-    train = config.train.copy_and_resolve_references()
-    train.act = act
-    for key, value in model_options.items():
-        train.model_options[key] = value
-    return train
+    # The primary cells and their controls first: a run done in parts answers them first.
+    for depth in config.primary_depths:
+        for act in (*config.activations, *config.control_activations):
+            add(depth, act, 1.0)
+    for factor in config.learning_rate_factors:
+        for act in config.learning_rate_activations:
+            add(max(config.primary_depths), act, factor)
+    for depth in config.depths:
+        if depth not in config.primary_depths:
+            for act in config.activations:
+                add(depth, act, 1.0)
+    return found
 
 
-def run_sweep(config: ml_collections.ConfigDict, directory: str) -> list[dict[str, Any]]:
-    """Train every (activation, depth) point; one row per point and run."""
-    points = [(act, depth) for act in config.activations for depth in config.depths]
-    rows = []
-    for act, depth in tqdm(points, desc=f"depth sweep [{config.name}]", unit="point"):
-        train = point_config(config, act, depth=depth)
-        result = train_point(train, os.path.join(directory, "runs", f"{act}-depth{depth}"))
-        for run, metrics in enumerate(result["runs"]):
-            rows.append(
-                {
-                    "config": config.name,
-                    "act": act,
-                    "depth": depth,
-                    "run": run,
-                    "seed": train.seed + run,
-                    "status": result["status"],
-                    **{key: metrics[key] for key in ("train_loss", "train_top1", "test_loss")},
-                    "test_top1": metrics["test_top1"],
-                }
-            )
-    return rows
+def is_primary(config: ml_collections.ConfigDict, cell: Mapping[str, Any]) -> bool:
+    return cell["depth"] in config.primary_depths and cell["lr_factor"] == 1.0
 
 
-def accuracies(rows: Sequence[dict[str, Any]], act: str, depth: int) -> list[float]:
-    """The finite test accuracies (in %) of one point's runs."""
-    return [
-        100 * row["test_top1"]
-        for row in rows
-        if row["act"] == act and row["depth"] == depth and math.isfinite(row["test_top1"])
-    ]
+def comparisons(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+    return stats.compare_activations(
+        runs,
+        cell_keys=("depth", "lr_factor"),
+        metric=METRIC,
+        higher_is_better=True,
+        reference=REFERENCE,
+        is_primary=lambda cell: is_primary(config, cell),
+    )
+
+
+def _cell(runs, spread: str, **where: Any) -> str:
+    values = grid.values_of(runs, METRIC, **where)
+    if not values:
+        return ""
+    text = report.format_mean_spread(stats.summarize(values), spread)
+    diverged, total = grid.diverged_count(runs, **where)
+    return f"{text} ({diverged} of {total} diverged)" if diverged else text
 
 
 def make_table(
-    rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict
-) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
-    """Columns and cells (depth, mean ± 95% CI per activation, Welch p of Nish against the best
-    other activation), and the same statistics as numeric rows for the CSV."""
-    others = [act for act in config.activations if act != REFERENCE_ACT]
-    compare = REFERENCE_ACT in config.activations and bool(others)
-    columns = ["depth", *config.activations]
-    if compare:
-        columns.append(f"p ({REFERENCE_ACT} vs best other)")
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
+) -> report.Table:
+    """One row per (depth, learning-rate factor): each activation's accuracy, then Nish's paired
+    difference to the best other activation of that row with its 95% CI and Holm p."""
+    acts = list(dict.fromkeys([*config.activations, *config.control_activations]))
+    cells_of = sorted({(row["depth"], row["lr_factor"]) for row in runs})
+    columns = ["depth", "lr x", *acts, "Nish - best other [95% CI]", "p (Holm)"]
     cells, numeric = [], []
-    for depth in config.depths:
-        line = [str(depth)]
-        for act in config.activations:
-            values = accuracies(rows, act, depth)
-            summary = report.summarize(values) if values else None
-            line.append(report.format_mean_spread(summary) if summary else "diverged")
-            stats = report.stats_columns(summary) if summary else {"n": 0}
-            numeric.append({"depth": depth, "act": act, "metric": "test_top1_percent", **stats})
-            if act == REFERENCE_ACT:
-                reference_row = numeric[-1]
-        if compare:
-            best = max(others, key=lambda act: _mean_or_minus_inf(accuracies(rows, act, depth)))
-            nish = accuracies(rows, REFERENCE_ACT, depth)
-            p = report.welch_p_value(nish, accuracies(rows, best, depth))
-            line.append(f"{p:.3g} ({best})")
-            reference_row.update(welch_p_vs_best_other=p, best_other=best)
+    for depth, factor in cells_of:
+        where = {"depth": depth, "lr_factor": factor}
+        line = [str(depth), f"{factor:g}"]
+        line += [_cell(runs, config.spread, activation=act, **where) or "-" for act in acts]
+        for act in acts:
+            summary = stats.summarize(grid.values_of(runs, METRIC, activation=act, **where))
+            diverged, total = grid.diverged_count(runs, activation=act, **where)
+            if total:
+                numeric.append(
+                    {
+                        **where,
+                        "activation": act,
+                        "runs": total,
+                        "diverged": diverged,
+                        "mean": summary.mean,
+                        "std": summary.std,
+                        "ci95_low": summary.ci_low,
+                        "ci95_high": summary.ci_high,
+                    }
+                )
+        name = stats.cell_name(where)
+        mine = [c for c in compared if c["cell"] == name]
+        if mine:
+            # the best other activation has the highest accuracy: Nish's smallest difference
+            best = min(
+                mine, key=lambda c: math.inf if math.isnan(c["mean_diff"]) else c["mean_diff"]
+            )
+            line.append(
+                f"{best['mean_diff']:+.2f} [{best['ci_low']:+.2f}, {best['ci_high']:+.2f}] "
+                f"vs {best['baseline']}"
+            )
+            line.append(f"{best['p_holm']:.3g}")
+        else:
+            line += ["-", "-"]
         cells.append(line)
-    return columns, cells, numeric
+    notes = [
+        f"- Cells: test accuracy (%) after the last epoch, mean {report.SPREADS[config.spread]} "
+        f"over {config.train.num_runs} paired seeds; a diverged run is counted, not averaged.",
+        "- Nish - best other: the paired mean difference (percentage points) to the other "
+        "activation with the highest accuracy in that row, with its 95% CI; p: paired t-test, "
+        "Holm-adjusted over all "
+        "comparisons of its family (the primary cells, or all others; comparisons.csv has every "
+        "pair, the Wilcoxon test and d_z).",
+        f"- Primary endpoint: depths {', '.join(map(str, config.primary_depths))} at the base "
+        "learning rate; every other row is exploratory.",
+    ]
+    return report.Table(columns, cells, numeric, notes)
 
 
-def _mean_or_minus_inf(values: Sequence[float]) -> float:
-    return sum(values) / len(values) if values else -math.inf
-
-
-def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict):
-    """Accuracy against depth, one line per activation, mean over seeds with its spread band."""
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+    """Accuracy against depth, one line per activation (controls dashed), spread band."""
     import matplotlib.pyplot as plt
 
     figure, ax = plt.subplots(figsize=(7, 4.5))
-    for act in config.activations:
-        depths = [d for d in config.depths if accuracies(rows, act, d)]
-        if depths:
-            samples = [accuracies(rows, act, d) for d in depths]
-            report.plot_with_spread(ax, depths, samples, label=act, spread=config.spread)
-    band = "95% CI" if config.spread == "ci" else "± 1 std"
-    ax.set_xlabel("number of hidden layers")
+    for act in dict.fromkeys([*config.activations, *config.control_activations]):
+        depths = sorted(
+            {r["depth"] for r in runs if r["activation"] == act and r["lr_factor"] == 1}
+        )
+        samples = [
+            grid.values_of(runs, METRIC, activation=act, depth=d, lr_factor=1.0) for d in depths
+        ]
+        style = "--" if act in config.control_activations else "-"
+        report.plot_with_spread(
+            ax, depths, samples, label=act, spread=config.spread, linestyle=style
+        )
+    ax.set_xlabel("number of hidden Dense-BatchNorm-act-Dropout blocks")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xticks(list(config.depths) if len(config.depths) <= 15 else ax.get_xticks())
     ax.set_ylim(0, 100)
     ax.set_title(report.label(TITLE, config.name, "\n"), fontsize=9)
     ax.text(
         0.99,
         0.01,
-        f"mean of {config.train.num_runs} seeds, band: {band}",
+        f"mean of {config.train.num_runs} paired seeds, band: {report.SPREADS[config.spread]}",
         transform=ax.transAxes,
         ha="right",
         va="bottom",
-        fontsize=8,
+        fontsize=7,
     )
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     return figure
 
 
-def summary_lines(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict) -> list[str]:
-    """Which activation is best at each depth, and every activation at the deepest depth."""
+def summary_lines(config, runs, compared) -> list[str]:
     train = config.train
     lines = [
-        f"- protocol: depths {tuple(config.depths)}, width {train.model_options.width}, "
-        f"{train.num_epochs} epoch(s), {train.num_runs} seeds, "
-        f"train images {train.train_subset or 'all'}, test images {train.test_subset or 'all'}",
+        f"- Scale: {train.train_subset or 'all 60,000'} training and "
+        f"{train.test_subset or 'all 10,000'} test images, {train.num_epochs} epoch(s), "
+        f"batch {train.batch_size}, SGD lr "
+        f"{train.learning_rate} momentum {train.momentum}, width {train.model_options.width}, "
+        f"stem {train.model_options.get('stem', 'none')}, {train.num_runs} paired seeds per cell.",
+        f"- Primary endpoint: test accuracy at depths {', '.join(map(str, config.primary_depths))};"
+        " Nish minus each other activation (paired; p Holm-adjusted over the primary cells):",
     ]
-    for depth in config.depths:
-        means = {
-            act: _mean_or_minus_inf(accuracies(rows, act, depth)) for act in config.activations
-        }
-        best = max(means, key=means.get)
-        lines.append(f"- depth {depth}: best {best} ({means[best]:.2f}%)")
-    deepest = max(config.depths)
-    at_deepest = ", ".join(
-        f"{act} {_format(accuracies(rows, act, deepest))}" for act in config.activations
-    )
-    lines.append(f"- at depth {deepest}: {at_deepest}")
+    for row in compared:
+        if row["primary"]:
+            lines.append(
+                f"  - {row['cell']}: vs {row['baseline']} {row['mean_diff']:+.2f} points "
+                f"[{row['ci_low']:+.2f}, {row['ci_high']:+.2f}], p_holm {row['p_holm']:.3g} "
+                f"(n = {row['n_pairs']}; diverged {row['diverged_activation']} nish, "
+                f"{row['diverged_baseline']} {row['baseline']})"
+            )
     return lines
 
 
-def _format(values: Sequence[float]) -> str:
-    return f"{report.format_mean_spread(report.summarize(values))}%" if values else "diverged"
-
-
-def main(argv: Sequence[str] | None = None) -> str:
-    """Run the sweep the command line describes; return the results directory."""
-    config = report.parse_config(argv or ["depth_sweep"], DEFAULT_CONFIG)
-    if config.spread not in report.SPREADS:
-        raise ValueError(f"config.spread={config.spread!r}; valid: {', '.join(report.SPREADS)}")
-    directory = report.results_dir(EXPERIMENT, config.name, config.output_root)
+def run(config: ml_collections.ConfigDict) -> report.Results:
+    """Train the sweep and publish its outputs."""
+    report.check_spread(config.spread)
     report.enable_compilation_cache(config.output_root)
-    rows = run_sweep(config, directory)
-    report.publish(
-        directory,
-        rows,
-        make_table(rows, config),
-        make_figure(rows, config),
-        summary_lines(rows, config),
-        title=TITLE,
-        config_name=config.name,
+    runs = grid.train_grid(
+        points(config),
+        output_root=config.output_root,
+        vmap_seeds=config.vmap_seeds,
+        description=f"depth sweep [{config.name}]",
     )
-    return directory
+    return publish_runs(config, runs)
+
+
+def publish_runs(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], meta=None
+) -> report.Results:
+    """The comparisons, table, figure and summary of finished runs (also from runs.csv)."""
+    compared = comparisons(config, runs)
+    return report.publish(
+        config,
+        experiment=EXPERIMENT,
+        title=TITLE,
+        runs=runs,
+        comparisons=compared,
+        table=make_table(config, runs, compared),
+        figure=make_figure(config, runs),
+        summary=summary_lines(config, runs, compared),
+        meta=meta,
+    )
 
 
 if __name__ == "__main__":
-    report.run_main(main)
+    cli.main(run, DEFAULT_CONFIG)

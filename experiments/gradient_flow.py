@@ -32,10 +32,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from tqdm import tqdm
 
-from experiments import report
-from experiments.depth_sweep import point_config, train_point
+from experiments import cli, grid, report, stats
 from nish_jax.data import Dataset, load
 from nish_jax.data.augment import normalize, to_unit_range
 from nish_jax.train import sharding
@@ -140,48 +138,80 @@ def _run_variables(state: Any, run: int) -> dict[str, Any]:
     return {"params": take(state.params), "batch_stats": take(state.batch_stats)}
 
 
-def run_experiment(config: ml_collections.ConfigDict, directory: str) -> list[dict[str, Any]]:
-    """Measure every (activation, depth) point at initialisation and after training."""
+def measure_flow(config: ml_collections.ConfigDict) -> grid.Measure:
+    """Per run, stage and hidden layer: gradient norms and zero-gradient units (probe batch)."""
     train0 = config.train
-    dataset = load(train0.dataset, "test", data_dir=train0.data_dir or None)
-    inputs, labels = probe_batch(dataset, config.num_examples)
-    points = [(act, depth) for depth in config.depths for act in config.activations]
-    rows = []
-    for act, depth in tqdm(points, desc=f"gradient flow [{config.name}]", unit="point"):
-        train = point_config(config, act, depth=depth)
+    inputs, labels = probe_batch(
+        load(train0.dataset, "test", data_dir=train0.data_dir or None), config.num_examples
+    )
+
+    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
         setup = build_setup(train, sharding.make_mesh())
         flow = make_gradient_flow(setup.model)
-        result = train_point(train, os.path.join(directory, "runs", f"{act}-depth{depth}"))
         states = {"init": setup.initial_state(), "trained": result["state"]}
+        rows = []
         for stage, state in states.items():
-            if state is None:  # training diverged: nothing to measure
-                continue
             for run in range(train.num_runs):
-                stats = flow(_run_variables(state, run), inputs, labels)
-                for layer in range(stats.kernel_norms.shape[1]):
+                found = flow(_run_variables(state, run), inputs, labels)
+                for layer in range(found.kernel_norms.shape[1]):
                     rows.append(
                         {
-                            "config": config.name,
-                            "act": act,
-                            "depth": depth,
-                            "stage": stage,
                             "run": run,
-                            "seed": train.seed + run,
+                            "stage": stage,
                             "layer": layer + 1,
-                            "kernel_grad_norm": float(stats.kernel_norms[:, layer].mean()),
+                            "kernel_grad_norm": float(found.kernel_norms[:, layer].mean()),
                             "kernel_grad_norm_median": float(
-                                np.median(stats.kernel_norms[:, layer])
+                                np.median(found.kernel_norms[:, layer])
                             ),
                             "preactivation_grad_norm": float(
-                                stats.preactivation_norms[:, layer].mean()
+                                found.preactivation_norms[:, layer].mean()
                             ),
-                            "dead_fraction": float(stats.dead_fraction[:, layer].mean()),
+                            "dead_fraction": float(found.dead_fraction[:, layer].mean()),
                         }
                     )
-    return rows
+        return rows
+
+    return measure
 
 
-def _select(rows: Sequence[dict[str, Any]], **where: Any) -> list[dict[str, Any]]:
+def per_run(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (depth, stage, activation, seed): log10 of the first over the last hidden layer's
+    kernel gradient norm (vanishing gradients) and the mean fraction of zero-gradient units."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["depth"], row["stage"], row["activation"], row["seed"]), []).append(
+            row
+        )
+    found = []
+    for (depth, stage, act, seed), layers in groups.items():
+        layers = sorted(layers, key=lambda row: row["layer"])
+        first, last = layers[0]["kernel_grad_norm"], layers[-1]["kernel_grad_norm"]
+        diverged = stage == "trained" and bool(layers[0]["diverged"])
+        found.append(
+            {
+                "depth": depth,
+                "stage": stage,
+                "activation": act,
+                "seed": seed,
+                "diverged": diverged,
+                "log10_first_over_last": float(np.log10(first / last)) if last > 0 else np.nan,
+                "dead_percent": 100 * float(np.mean([row["dead_fraction"] for row in layers])),
+            }
+        )
+    return found
+
+
+def comparisons(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Exploratory: Nish against each other activation per (depth, stage), paired by seed."""
+    compared = []
+    for metric in ("log10_first_over_last", "dead_percent"):
+        compared += stats.compare_activations(
+            per_run(rows), cell_keys=("depth", "stage"), metric=metric, higher_is_better=False
+        )
+    return compared
+
+
+def _select(rows: Sequence[Mapping[str, Any]], **where: Any) -> list[Mapping[str, Any]]:
     return [row for row in rows if all(row[key] == value for key, value in where.items())]
 
 
@@ -195,8 +225,8 @@ def layer_means(rows: Sequence[dict[str, Any]], metric: str, **where: Any) -> np
 
 
 def make_table(
-    rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict
-) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
+    rows: Sequence[Mapping[str, Any]], config: ml_collections.ConfigDict
+) -> report.Table:
     """Per depth, stage and activation: first- and last-layer kernel gradient norms, their ratio,
     and the fraction of dead units (mean over layers, runs and examples)."""
     columns = [
@@ -212,24 +242,33 @@ def make_table(
     for depth in config.depths:
         for stage in STAGES:
             for act in config.activations:
-                norms = layer_means(rows, "kernel_grad_norm", act=act, depth=depth, stage=stage)
+                norms = layer_means(
+                    rows, "kernel_grad_norm", activation=act, depth=depth, stage=stage
+                )
                 if norms.size == 0:
                     cells.append([str(depth), stage, act, "diverged", "", "", ""])
                     continue
-                dead = 100 * layer_means(rows, "dead_fraction", act=act, depth=depth, stage=stage)
+                dead = 100 * layer_means(
+                    rows, "dead_fraction", activation=act, depth=depth, stage=stage
+                )
                 values = {
                     "grad_norm_first": float(norms[0]),
                     "grad_norm_last": float(norms[-1]),
                     "first_over_last": float(norms[0] / norms[-1]),
                     "dead_percent": float(dead.mean()),
                 }
-                numeric.append({"layers": depth, "stage": stage, "act": act, **values})
+                numeric.append({"layers": depth, "stage": stage, "activation": act, **values})
                 cells.append(
                     [str(depth), stage, act]
                     + [f"{values[key]:.3g}" for key in values if key != "dead_percent"]
                     + [f"{values['dead_percent']:.2f}"]
                 )
-    return columns, cells, numeric
+    notes = [
+        f"- Means over {config.train.num_runs} seeds and {config.num_examples} probe images; "
+        "exploratory (no primary endpoint): comparisons.csv pairs Nish with each activation on "
+        "log10(first/last) and the zero-gradient percentage."
+    ]
+    return report.Table(columns, cells, numeric, notes)
 
 
 def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict):
@@ -243,11 +282,11 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
     )
     for column, (depth, stage) in enumerate(panels):
         for act in config.activations:
-            norms = layer_means(rows, "kernel_grad_norm", act=act, depth=depth, stage=stage)
+            norms = layer_means(rows, "kernel_grad_norm", activation=act, depth=depth, stage=stage)
             if norms.size:
                 layers = np.arange(1, norms.size + 1)
                 axes[0][column].plot(layers, norms, marker="o", markersize=3, label=act)
-                dead = layer_means(rows, "dead_fraction", act=act, depth=depth, stage=stage)
+                dead = layer_means(rows, "dead_fraction", activation=act, depth=depth, stage=stage)
                 axes[1][column].plot(layers, 100 * dead, marker="o", markersize=3, label=act)
         axes[0][column].set_yscale("log")
         axes[0][column].set_title(f"{depth} layers, {stage}")
@@ -269,43 +308,59 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
     return figure
 
 
-def summary_lines(
-    numeric: Sequence[dict[str, Any]], config: ml_collections.ConfigDict
-) -> list[str]:
+def summary_lines(table: report.Table, config: ml_collections.ConfigDict) -> list[str]:
     train = config.train
     lines = [
-        f"- protocol: depths {tuple(config.depths)}, width {train.model_options.width}, "
-        f"trained {train.num_epochs} epoch(s) on {train.train_subset or 'all'} images, "
-        f"{train.num_runs} seeds, {config.num_examples} probe images"
+        f"- Scale: depths {', '.join(map(str, config.depths))}, width "
+        f"{train.model_options.width}, trained {train.num_epochs} epoch(s) on "
+        f"{train.train_subset or 'all 60,000'} images (the depth sweep's '{config.name}' "
+        f"training, shared with it), {train.num_runs} seeds, {config.num_examples} probe images."
     ]
-    for row in numeric:
+    for row in table.numeric:
         lines.append(
-            f"- {row['layers']} layers, {row['stage']}, {row['act']}: zero-gradient units "
+            f"- {row['layers']} layers, {row['stage']}, {row['activation']}: zero-gradient units "
             f"{row['dead_percent']:.2f}%, grad norm layer 1 / last {row['first_over_last']:.3g}"
         )
     return lines
 
 
-def main(argv: Sequence[str] | None = None) -> str:
-    """Run the experiment the command line describes; return the results directory."""
-    config = report.parse_config(argv or ["gradient_flow"], DEFAULT_CONFIG)
+def run(config: ml_collections.ConfigDict) -> report.Results:
+    """Measure every (depth, activation) at initialisation and after training; publish."""
     if config.num_examples < 1:
         raise ValueError(f"config.num_examples must be >= 1, got {config.num_examples}")
-    directory = report.results_dir(EXPERIMENT, config.name, config.output_root)
     report.enable_compilation_cache(config.output_root)
-    rows = run_experiment(config, directory)
-    table = make_table(rows, config)
-    report.publish(
-        directory,
-        rows,
-        table,
-        make_figure(rows, config),
-        summary_lines(table[2], config),
-        title=TITLE,
-        config_name=config.name,
+    found = [
+        grid.Point({"depth": depth}, act, grid.engine_config(config.train, act, depth=depth))
+        for depth in config.depths
+        for act in config.activations
+    ]
+    rows = grid.train_grid(
+        found,
+        output_root=config.output_root,
+        vmap_seeds=config.vmap_seeds,
+        measure=measure_flow(config),
+        description=f"gradient flow [{config.name}]",
     )
-    return directory
+    return publish_runs(config, rows)
+
+
+def publish_runs(
+    config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]], meta=None
+) -> report.Results:
+    """The comparisons, table, figure and summary of finished runs (also from runs.csv)."""
+    table = make_table(rows, config)
+    return report.publish(
+        config,
+        experiment=EXPERIMENT,
+        title=TITLE,
+        runs=rows,
+        comparisons=comparisons(rows),
+        table=table,
+        figure=make_figure(rows, config),
+        summary=summary_lines(table, config),
+        meta=meta,
+    )
 
 
 if __name__ == "__main__":
-    report.run_main(main)
+    cli.main(run, DEFAULT_CONFIG)

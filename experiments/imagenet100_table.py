@@ -6,17 +6,16 @@ Before training, the user's image folder is checked against the 100 classes of
 experiments/imagenet100_classes.txt (a clear error names the missing and unexpected ones). The
 fine-tuned networks start from timm ImageNet-1k weights: the checkpoint file is converted with
 :func:`nish_jax.models.from_timm`, its 1000-class classifier dropped, and the rest saved as
-``results/imagenet100_table/<config>/pretrained/<tag>.npz``, which the engine loads through
+``<output_root>/imagenet100_table/<config>/pretrained/<tag>.npz``, which the engine loads through
 ``config.init_from`` (each run then draws its own new 100-class classifier).
 
-Outputs in ``results/imagenet100_table/<config>/``: ``runs.csv``, ``table.md``/``table.csv``
-(top-1 per network and activation, 95% CI, Welch p-value of Nish against Mish, the paper's value
-beside ours), ``summary.md`` (printed at the end); each job's history in ``runs/<net>-<act>/``.
+Outputs through :func:`experiments.report.publish` in ``<output_root>/imagenet100_table/<config>/``:
+``runs.csv``, ``comparisons.csv`` (Nish against Mish per network, paired by seed), ``table.md``
+(top-1 per network and activation beside the paper's), ``figure.png`` and ``summary.md``.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,16 +24,19 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from experiments import paper_results, report
+from experiments import cli, grid, paper_results, report, stats
 from nish_jax.data import Dataset, load
 from nish_jax.models import from_timm, get_spec
-from nish_jax.train import read_rows, train_and_evaluate
 from nish_jax.train.pretrained import save_variables
 
 EXPERIMENT = "imagenet100_table"
 TITLE = "Table 2: ImageNet-100 top-1, Mish vs Nish"
 CLASS_LIST = Path(__file__).with_name("imagenet100_classes.txt")
 SPLITS = ("train", "val")
+DEFAULT_CONFIG = (
+    os.path.join(os.path.dirname(__file__), "configs", "imagenet100_table.py") + ":paper"
+)
+ACTIVATION_COLUMNS = ("mish", "nish")  # the paper's Table 2 columns, in this order
 
 
 def class_list(path: str | os.PathLike = CLASS_LIST) -> list[str]:
@@ -137,94 +139,79 @@ def convert_pretrained(model: str, weights: str, output: str) -> str:
     return save_variables(backbone, output)
 
 
-def job_config(
-    config: ml_collections.ConfigDict, model: str, act: str, init_from: str
-) -> ml_collections.ConfigDict:
-    """The engine config of one network and activation."""
-    train = ml_collections.ConfigDict(config.train.to_dict())
-    train.model = model
-    train.act = act
-    train.augmentation.image_size = config.image_size or get_spec(model).input_shape[0]
-    if init_from:
-        train.init_from = init_from
-        train.learning_rate = config.finetune_learning_rate
-    return train
-
-
-def run_jobs(config: ml_collections.ConfigDict, directory: str) -> list[dict[str, Any]]:
-    """Convert the pretrained weights, then train (or resume) every network and activation."""
-    rows = []
-    for model in config.models:
+def points(config: ml_collections.ConfigDict, pretrained_dir: str) -> list[grid.Point]:
+    """Convert the pretrained weights (once), then one point per network and activation."""
+    found = []
+    for name in config.networks:
+        model = paper_results.TABLE2_MODELS[name]
         init_from = ""
         if model in config.pretrained_tags:
-            tag = config.pretrained_tags[model]
-            init_from = os.path.join(directory, "pretrained", f"{tag}.npz")
+            init_from = os.path.join(pretrained_dir, f"{config.pretrained_tags[model]}.npz")
             if not os.path.exists(init_from):
                 convert_pretrained(model, pretrained_file(config, model), init_from)
         for act in config.activations:
-            workdir = os.path.join(directory, "runs", f"{model}-{act}")
-            train = job_config(config, model, act, init_from)
-            print(f"== {model} with {act} ({'fine-tuned' if init_from else 'scratch'})", flush=True)
-            train_and_evaluate(train, workdir)
-            for row in read_rows(workdir, "epochs"):
-                rows.append(
-                    {
-                        "config": config.name,
-                        "model": model,
-                        "activation": act,
-                        "init": config.pretrained_tags[model] if init_from else "scratch",
-                        "image_size": train.augmentation.image_size,
-                        "epoch": row["epoch"],
-                        "run": row["run"],
-                        "seed": train.seed + row["run"],
-                        "in_table": row["epoch"] == train.num_epochs,
-                        "top1_percent": 100.0 * row["test_top1"],
-                        "top5_percent": 100.0 * row["test_top5"],
-                        "test_loss": row["test_loss"],
-                        "train_top1_percent": 100.0 * row["train_top1"],
-                        "train_loss": row["train_loss"],
-                    }
-                )
-    return rows
+            train = ml_collections.ConfigDict(config.train.to_dict())
+            train.model, train.act = model, act
+            train.augmentation.image_size = config.image_size or get_spec(model).input_shape[0]
+            if init_from:
+                train.init_from = init_from
+                train.learning_rate = config.finetune_learning_rate
+            keys = {
+                "network": name,
+                "init": config.pretrained_tags[model] if init_from else "scratch",
+            }
+            found.append(grid.Point(keys, act, train))
+    return found
 
 
-def _top1(rows: Sequence[Mapping[str, Any]], model: str, act: str) -> list[float]:
-    return [
-        r["top1_percent"]
-        for r in rows
-        if r["in_table"] and (r["model"], r["activation"]) == (model, act)
-    ]
-
-
-def table(
-    rows: Sequence[Mapping[str, Any]], config: ml_collections.ConfigDict
-) -> tuple[list[str], list[list[Any]]]:
-    """One row per network: its initialisation, each activation's mean top-1 (and its 95% CI
-    over runs), the Welch p-value of Nish against Mish, and the paper's top-1 per activation."""
+def make_table(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
+) -> report.Table:
+    """One row per network: its initialisation, each activation's mean top-1 ± sd and the
+    paper's, then Nish - Mish paired over seeds."""
     acts = list(config.activations)
-    names = [act.capitalize() for act in acts]
-    columns = ["Network", "Init", *[f"{n} top-1 (%)" for n in names]]
-    columns += [f"{n} 95% CI" for n in names]
-    columns += ["Welch p (Nish vs Mish)", *[f"Paper {n} top-1 (%)" for n in names]]
-    lines = []
-    for model in config.models:
-        init = next(r["init"] for r in rows if r["model"] == model)
-        top1 = {act: _top1(rows, model, act) for act in acts}
-        stats = {act: report.summarize(top1[act]) for act in acts}
-        cells: list[Any] = [model, init]
-        cells += [round(stats[act].mean, 2) for act in acts]
+    columns = ["Network", "Init"]
+    for act in acts:
+        columns += [f"{act} top-1 (%) ours", f"{act} (paper)"]
+    columns += ["Nish - Mish [95% CI]", "p (Holm)"]
+    cells, numeric = [], []
+    for name in config.networks:
+        mine = [r for r in runs if r["network"] == name]
+        if not mine:
+            continue
+        line: list[Any] = [name, mine[0]["init"]]
+        paper = [value for (model, _), value in paper_results.TABLE2.items() if model == name]
         for act in acts:
-            s = stats[act]
-            ci = math.isnan(s.ci_half_width)
-            cells.append("n/a" if ci else f"[{s.ci_low:.2f}, {s.ci_high:.2f}]")
-        if {"mish", "nish"} <= set(acts):
-            p = report.welch_p_value(top1["nish"], top1["mish"])
-            cells.append("n/a (needs 2+ runs each)" if math.isnan(p) else f"{p:.3g}")
+            summary = stats.summarize(
+                grid.values_of(runs, "test_top1_percent", network=name, activation=act)
+            )
+            diverged, total = grid.diverged_count(runs, network=name, activation=act)
+            text = report.format_mean_spread(summary, config.spread)
+            line.append(text + (f" ({diverged} of {total} diverged)" if diverged else ""))
+            known = paper and act in ACTIVATION_COLUMNS
+            line.append(f"{paper[0][ACTIVATION_COLUMNS.index(act)]:.2f}" if known else "-")
+            numeric.append(
+                {
+                    "network": name,
+                    "activation": act,
+                    "runs": total,
+                    "diverged": diverged,
+                    "mean": summary.mean,
+                    "std": summary.std,
+                }
+            )
+        pair = [c for c in compared if c["cell"] == stats.cell_name({"network": name})]
+        pair = [c for c in pair if c["baseline"] == "mish"]
+        if pair:
+            c = pair[0]
+            line += [
+                f"{c['mean_diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]",
+                f"{c['p_holm']:.3g}",
+            ]
         else:
-            cells.append("n/a (needs mish and nish)")
-        cells += [paper_results.imagenet100_cell(model, act) for act in acts]
-        lines.append(cells)
-    return columns, lines
+            line += ["-", "-"]
+        cells.append(line)
+    return report.Table(columns, cells, numeric, protocol_notes(config))
 
 
 def protocol_notes(config: ml_collections.ConfigDict) -> list[str]:
@@ -236,56 +223,87 @@ def protocol_notes(config: ml_collections.ConfigDict) -> list[str]:
     )
     size = f"{config.image_size}x{config.image_size}" if config.image_size else "native"
     return [
-        f"- Config `{config.name}`: {train.num_runs} runs per cell (seeds {train.seed}.."
-        f"{train.seed + train.num_runs - 1}), {train.num_epochs} epochs, {subset}, image size "
-        f"{size}, {train.optimizer} lr {train.learning_rate} from scratch and "
+        f"- Scale: {train.num_runs} paired seeds per cell, {train.num_epochs} epochs, {subset}, "
+        f"image size {size}, {train.optimizer} lr {train.learning_rate} from scratch and "
         f"{config.finetune_learning_rate} fine-tuning ({train.schedule}), batch "
         f"{train.batch_size}, flips h={train.augmentation.hflip} v={train.augmentation.vflip}.",
-        "- top-1: mean over runs of the last epoch's top-1 on the val split; 95% CI: Student-t "
-        "interval of the mean; p: two-sided Welch t-test of Nish's against Mish's top-1.",
+        f"- top-1: mean {report.SPREADS[config.spread]} of the last epoch's top-1 on the val "
+        "split; Nish - Mish: paired mean difference with its 95% CI; p: paired t-test, "
+        "Holm-adjusted over the networks (the primary endpoint).",
         "- Class list check: "
         + (
             "exactly the 100 classes of imagenet100_classes.txt."
             if config.check_classes
             else "OFF (smoke/test data, not ImageNet-100)."
         ),
-        f"- Paper values: {paper_results.SOURCE}; '{paper_results.NOT_AVAILABLE}' where the "
-        "paper's full text could not be read offline (none invented).",
+        f"- Paper: {paper_results.SOURCE}, top-1 (%) (runs per cell not stated).",
     ]
 
 
-def run(config: ml_collections.ConfigDict) -> dict[str, str]:
-    """Check the data, train every job and write runs.csv, the table and the summary."""
+def run(config: ml_collections.ConfigDict) -> report.Results:
+    """Check the data, train every network and activation, publish the table."""
+    report.check_spread(config.spread)
     if config.check_classes:
         check_data(config)
-    directory = report.results_dir(EXPERIMENT, config.name, root=config.results_root)
-    rows = run_jobs(config, directory)
-    runs_csv = report.write_csv(rows, os.path.join(directory, "runs.csv"))
-    columns, lines = table(rows, config)
-    notes = protocol_notes(config)
-    md_path, csv_path = report.write_table(
-        directory, columns, lines, title=TITLE, config_name=config.name
+    directory = report.results_dir(config.output_root, EXPERIMENT, config.name)
+    runs = grid.train_grid(
+        points(config, os.path.join(directory, "pretrained")),
+        output_root=config.output_root,
+        vmap_seeds=config.vmap_seeds,
+        measure=grid.at_epochs([config.train.num_epochs]),
+        description=f"Table 2 [{config.name}]",
     )
-    with open(md_path, "a") as file:
-        file.write("\n" + "\n".join(notes) + "\n")
-    summary = []
-    for line in lines:
-        cells = dict(zip(columns, line, strict=True))
-        parts = [f"{a} {cells[f'{a.capitalize()} top-1 (%)']}%" for a in config.activations]
-        summary.append(
-            f"- {line[0]} ({line[1]}): {', '.join(parts)}; p = {cells['Welch p (Nish vs Mish)']}"
-        )
-    summary += notes
-    summary.append(f"- Files: {md_path}, {csv_path}, {runs_csv}")
-    summary_path = report.write_summary(directory, summary, title=TITLE, config_name=config.name)
-    return {
-        "directory": directory,
-        "runs": runs_csv,
-        "table_md": md_path,
-        "table_csv": csv_path,
-        "summary": summary_path,
-    }
+    return publish_runs(config, runs)
+
+
+def publish_runs(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], meta=None
+) -> report.Results:
+    """The comparisons, table, figure and summary of finished runs (also from runs.csv)."""
+    compared = stats.compare_activations(
+        runs,
+        cell_keys=("network",),
+        metric="test_top1_percent",
+        higher_is_better=True,
+        is_primary=lambda cell: True,
+    )
+    table = make_table(config, runs, compared)
+    summary = [f"- {line[0]} ({line[1]}): " + ", ".join(map(str, line[2:])) for line in table.cells]
+    return report.publish(
+        config,
+        experiment=EXPERIMENT,
+        title=TITLE,
+        runs=runs,
+        comparisons=compared,
+        table=table,
+        figure=make_figure(config, runs),
+        summary=[*summary, *table.notes],
+        meta=meta,
+    )
+
+
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+    """Top-1 per network and activation: each seed as a dot, paired seeds joined."""
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(1.8 * max(2, len(config.networks)) + 2, 3.6))
+    for index, name in enumerate(config.networks):
+        for offset, act in enumerate(config.activations):
+            values = grid.values_of(runs, "test_top1_percent", network=name, activation=act)
+            x = index + 0.3 * (offset - (len(config.activations) - 1) / 2)
+            ax.scatter(
+                [x] * len(values),
+                values,
+                s=12,
+                label=act if index == 0 else None,
+                color=f"C{offset}",
+            )
+    ax.set_xticks(range(len(config.networks)), config.networks)
+    ax.set_ylabel("top-1 (%)")
+    ax.legend(fontsize=8)
+    ax.set_title(report.label(TITLE, config.name), fontsize=9)
+    return figure
 
 
 if __name__ == "__main__":
-    report.run_with_absl(run, "experiments/configs/imagenet100_table.py:<variant>")
+    cli.main(run, DEFAULT_CONFIG)

@@ -1,27 +1,28 @@
-"""Fig. 2b and 2c: test loss (and accuracy) of clean-trained CNNs against Gaussian input noise.
+"""Fig. 2b and 2c: test loss (and accuracy) of MNIST CNNs against Gaussian input noise.
 
     python -m experiments.noise_robustness --config experiments/configs/noise_robustness.py:quick
 
-Every (activation, depth) point trains ``config.train.num_runs`` seeds at once with the training
-engine (run directory ``<results>/runs/<act>-depth<d>/``, resumable), then one evaluator measures
-the trained weights at every noise level without retraining or recompiling. Writes ``runs.csv``
-(one row per point, seed and noise level), ``table.{md,csv}`` (test loss mean ± 95% CI),
-``figure.png`` (loss and accuracy against the noise level, one column per depth) and
-``summary.md`` into ``results/noise_robustness/<config.name>/``.
+Protocols (``config.protocol``, see the config): ``noisy_training`` trains and tests one network
+per noise level; ``clean_training`` trains on clean images and tests the same weights at every
+level (one evaluator, no retraining). Each network trains ``config.train.num_runs`` paired seeds
+with the engine (:mod:`experiments.grid`). Outputs through :func:`experiments.report.publish`:
+``runs.csv`` (one row per run and noise level), ``comparisons.csv`` (Nish against each other
+activation: the primary cells average the test loss over the noise levels, per depth; the
+per-level cells are exploratory), ``table.md``, ``figure.png`` and ``summary.md``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
-from tqdm import tqdm
+import numpy as np
 
-from experiments import report
-from experiments.depth_sweep import point_config, train_point
+from experiments import cli, grid, report, stats
+from experiments.configs.noise_robustness import PROTOCOLS
 from nish_jax.train import make_evaluator
 from nish_jax.train.components import load_split
 
@@ -30,116 +31,161 @@ DEFAULT_CONFIG = (
     os.path.join(os.path.dirname(__file__), "configs", "noise_robustness.py") + ":quick"
 )
 TITLE = "Fig. 2b/2c: MNIST CNN test loss against Gaussian input noise"
-METRICS = {"test_loss": "test loss", "test_top1": "test accuracy (%)"}
+METRICS = {"test_loss": "test loss", "test_top1_percent": "test accuracy (%)"}
+ALL_LEVELS = "mean"  # the noise_std of the primary cells: the average over the levels
 
 
-def noise_rows(
-    train: ml_collections.ConfigDict, result: dict[str, Any], noise_levels: Sequence[float]
-) -> list[dict[str, Any]]:
-    """Every run's test loss and accuracy at every noise level (NaN for a diverged point)."""
-    if result["state"] is None:
-        return [
-            {"run": run, "noise_std": noise, "test_loss": math.nan, "test_top1": math.nan}
-            for noise in noise_levels
-            for run in range(train.num_runs)
-        ]
-    evaluator = make_evaluator(train, load_split(train, "test"))
-    rows = []
-    for noise in noise_levels:
-        for run, metrics in enumerate(evaluator(result["state"], noise)):
-            rows.append(
-                {
-                    "run": run,
-                    "noise_std": noise,
-                    "test_loss": metrics["loss"],
-                    "test_top1": 100 * metrics["top1"],
-                }
-            )
-    return rows
+def check_config(config: ml_collections.ConfigDict) -> None:
+    report.check_spread(config.spread)
+    if config.protocol not in PROTOCOLS:
+        raise ValueError(
+            f"config.protocol={config.protocol!r} is not valid; valid: {', '.join(PROTOCOLS)}"
+        )
+    levels = list(config.noise_levels)
+    if not levels or any(not isinstance(n, int | float) or n < 0 for n in levels):
+        raise ValueError(f"config.noise_levels must be numbers >= 0, got {config.noise_levels}")
 
 
-def seed_groups(
-    config: ml_collections.ConfigDict, act: str, depth: int
-) -> list[tuple[str, ml_collections.ConfigDict]]:
-    """(run directory name, engine config) of one point: all seeds vmapped in one program, or,
-    with ``config.sequential_seeds``, one single-run program per seed (on CPUs a vmapped
-    convolution runs as a grouped one, about three times slower per run)."""
-    train = point_config(config, act, depth=depth)
-    name = f"{act}-depth{depth}"
-    if not config.sequential_seeds:
-        return [(name, train)]
-    groups = []
-    for run in range(train.num_runs):
-        single = train.copy_and_resolve_references()
-        single.num_runs, single.seed = 1, train.seed + run
-        groups.append((f"{name}-seed{single.seed}", single))
-    return groups
+def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
+    """One point per (depth, activation), and per noise level when training on noisy inputs."""
+    found = []
+    for depth in config.depths:
+        levels = config.noise_levels if config.protocol == "noisy_training" else (None,)
+        for noise in levels:
+            for act in config.activations:
+                train = grid.engine_config(config.train, act, depth=depth)
+                keys = {"depth": depth}
+                if noise is not None:
+                    train.train_noise_std = train.eval_noise_std = float(noise)
+                    keys["noise_std"] = float(noise)
+                found.append(grid.Point(keys, act, train))
+    return found
 
 
-def run_experiment(config: ml_collections.ConfigDict, directory: str) -> list[dict[str, Any]]:
-    """Train every (activation, depth) point on clean data and test it at every noise level."""
-    points = [(act, depth) for depth in config.depths for act in config.activations]
-    rows = []
-    for act, depth in tqdm(points, desc=f"noise robustness [{config.name}]", unit="point"):
-        for name, train in seed_groups(config, act, depth):
-            result = train_point(train, os.path.join(directory, "runs", name))
-            for row in noise_rows(train, result, config.noise_levels):
+def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measure:
+    """Test the trained weights of a program at every noise level (clean training)."""
+
+    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
+        evaluate = make_evaluator(train, load_split(train, "test"))
+        rows = []
+        for noise in config.noise_levels:
+            for run, metrics in enumerate(evaluate(result["state"], float(noise))):
                 rows.append(
                     {
-                        "config": config.name,
-                        "act": act,
-                        "depth": depth,
-                        "seed": train.seed + row.pop("run"),
-                        "status": result["status"],
-                        **row,
+                        "run": run,
+                        "noise_std": float(noise),
+                        "test_loss": metrics["loss"],
+                        "test_top1_percent": 100 * metrics["top1"],
                     }
                 )
-    return rows
+        return rows
+
+    return measure
 
 
-def values(
-    rows: Sequence[dict[str, Any]], metric: str, act: str, depth: int, noise: float
-) -> list[float]:
-    """The finite values of ``metric`` over the runs of one (activation, depth, noise) cell."""
-    return [
-        row[metric]
-        for row in rows
-        if row["act"] == act
-        and row["depth"] == depth
-        and row["noise_std"] == noise
-        and math.isfinite(row[metric])
-    ]
+def level_averages(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (depth, activation, seed): the test loss averaged over the noise levels (the primary
+    endpoint); diverged if the run diverged at any level."""
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for row in runs:
+        groups.setdefault((row["depth"], row["activation"], row["seed"]), []).append(row)
+    averages = []
+    for (depth, act, seed), rows in groups.items():
+        diverged = any(row["diverged"] for row in rows)
+        averages.append(
+            {
+                "depth": depth,
+                "noise_std": ALL_LEVELS,
+                "activation": act,
+                "seed": seed,
+                "diverged": diverged,
+                "test_loss": math.nan
+                if diverged
+                else float(np.mean([r["test_loss"] for r in rows])),
+            }
+        )
+    return averages
+
+
+def comparisons(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Primary: the level-averaged test loss per depth; exploratory: loss and accuracy per level."""
+    cells = ("depth", "noise_std")
+    compared = stats.compare_activations(
+        level_averages(runs),
+        cell_keys=cells,
+        metric="test_loss",
+        higher_is_better=False,
+        is_primary=lambda cell: True,
+    )
+    for metric in METRICS:
+        compared += stats.compare_activations(
+            runs, cell_keys=cells, metric=metric, higher_is_better=metric != "test_loss"
+        )
+    return compared
 
 
 def make_table(
-    rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict
-) -> tuple[list[str], list[list[str]], list[dict[str, Any]]]:
-    """Test loss mean ± 95% CI per (depth, noise) row and activation column, and the loss and
-    accuracy statistics as numeric rows for the CSV."""
-    columns = ["layers", "noise std", *config.activations]
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
+) -> report.Table:
+    """Test loss per (depth, noise level) and activation, the level average last."""
+    columns = ["layers", "noise std", *config.activations, "Nish - best other [95% CI]", "p (Holm)"]
     cells, numeric = [], []
+    averages = level_averages(runs)
     for depth in config.depths:
-        for noise in config.noise_levels:
-            line = [str(depth), f"{noise:.2f}"]
+        for noise in [*config.noise_levels, ALL_LEVELS]:
+            source = averages if noise == ALL_LEVELS else runs
+            where = {"depth": depth, "noise_std": noise if noise == ALL_LEVELS else float(noise)}
+            line = [str(depth), str(noise)]
             for act in config.activations:
-                losses = values(rows, "test_loss", act, depth, noise)
-                line.append(
-                    report.format_mean_spread(report.summarize(losses), digits=3)
-                    if losses
-                    else "diverged"
+                values = grid.values_of(source, "test_loss", activation=act, **where)
+                summary = stats.summarize(values)
+                diverged, total = grid.diverged_count(source, activation=act, **where)
+                text = report.format_mean_spread(summary, config.spread, digits=3)
+                line.append(f"{text} ({diverged} of {total} diverged)" if diverged else text)
+                numeric.append(
+                    {
+                        **where,
+                        "activation": act,
+                        "metric": "test_loss",
+                        "runs": total,
+                        "diverged": diverged,
+                        "mean": summary.mean,
+                        "std": summary.std,
+                    }
                 )
-                for metric in METRICS:
-                    found = values(rows, metric, act, depth, noise)
-                    stats = report.stats_columns(report.summarize(found)) if found else {"n": 0}
-                    numeric.append(
-                        {"layers": depth, "noise_std": noise, "act": act, "metric": metric, **stats}
-                    )
+            mine = [
+                c
+                for c in compared
+                if c["cell"] == stats.cell_name(where) and c["metric"] == "test_loss"
+            ]
+            if mine:
+                # the best other activation has the lowest loss: Nish's largest difference
+                closest = max(mine, key=lambda c: _or(c["mean_diff"], -math.inf))
+                line.append(
+                    f"{closest['mean_diff']:+.3f} [{closest['ci_low']:+.3f}, "
+                    f"{closest['ci_high']:+.3f}] vs {closest['baseline']}"
+                )
+                line.append(f"{closest['p_holm']:.3g}")
+            else:
+                line += ["-", "-"]
             cells.append(line)
-    return columns, cells, numeric
+    notes = [
+        f"- Cells: test cross-entropy, mean {report.SPREADS[config.spread]} over "
+        f"{config.train.num_runs} paired seeds; protocol {config.protocol}. Lower is better.",
+        "- Nish - best other: paired mean difference in test loss to the other activation with "
+        "the lowest loss (negative: Nish lower), 95% CI; p: paired t, Holm within its family. "
+        "Rows 'mean' (the loss averaged over the levels) are the primary endpoint; "
+        "per-level rows are exploratory.",
+    ]
+    return report.Table(columns, cells, numeric, notes)
 
 
-def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict):
-    """Loss (top row) and accuracy (bottom row) against the noise level, one column per depth."""
+def _or(value: float, default: float) -> float:
+    return default if math.isnan(value) else value
+
+
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+    """Loss (top) and accuracy (bottom) against the noise level, one column per depth."""
     import matplotlib.pyplot as plt
 
     depths = list(config.depths)
@@ -151,14 +197,16 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
         sharex=True,
         layout="constrained",
     )
+    levels = [float(n) for n in config.noise_levels]
     for column, depth in enumerate(depths):
         for line, (metric, name) in enumerate(METRICS.items()):
             ax = axes[line][column]
             for act in config.activations:
-                levels = [n for n in config.noise_levels if values(rows, metric, act, depth, n)]
-                if levels:
-                    samples = [values(rows, metric, act, depth, n) for n in levels]
-                    report.plot_with_spread(ax, levels, samples, label=act, spread=config.spread)
+                samples = [
+                    grid.values_of(runs, metric, activation=act, depth=depth, noise_std=n)
+                    for n in levels
+                ]
+                report.plot_with_spread(ax, levels, samples, label=act, spread=config.spread)
             ax.set_ylabel(name)
             ax.grid(alpha=0.3)
             if line == 0:
@@ -166,76 +214,72 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
                 ax.legend()
             else:
                 ax.set_xlabel("noise standard deviation (pixel scale [0, 1])")
-    band = "95% CI" if config.spread == "ci" else "± 1 std"
     figure.suptitle(
         report.label(
-            f"{TITLE}\nmean of {config.train.num_runs} seeds, band: {band}", config.name, "\n"
+            f"{TITLE}\n{config.protocol}, mean of {config.train.num_runs} paired seeds, band: "
+            f"{report.SPREADS[config.spread]}",
+            config.name,
+            "\n",
         ),
         fontsize=9,
     )
     return figure
 
 
-def summary_lines(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict) -> list[str]:
-    """The clean and the noisiest test loss and accuracy of every activation, per depth."""
+def summary_lines(config, compared) -> list[str]:
     train = config.train
     lines = [
-        f"- protocol: {tuple(config.depths)}-layer CNNs of width {train.model_options.width}, "
-        f"{train.num_epochs} epoch(s), {train.num_runs} seeds, "
-        f"train images {train.train_subset or 'all'}, test images {train.test_subset or 'all'}, "
-        f"noise std {min(config.noise_levels)} to {max(config.noise_levels)} "
-        f"in {len(config.noise_levels)} levels"
+        f"- Scale: {train.train_subset or 'all 60,000'} training and "
+        f"{train.test_subset or 'all 10,000'} test images, CNNs of "
+        f"{', '.join(map(str, config.depths))} layers, width "
+        f"{train.model_options.width}, {train.num_epochs} epoch(s), SGD lr {train.learning_rate} "
+        f"momentum {train.momentum}, batch {train.batch_size}, {train.num_runs} paired seeds, "
+        f"protocol {config.protocol}, noise std {', '.join(map(str, config.noise_levels))}.",
+        "- Primary endpoint: test loss averaged over the noise levels; Nish minus each other "
+        "activation (negative: Nish lower), paired, Holm-adjusted:",
     ]
-    clean, noisiest = min(config.noise_levels), max(config.noise_levels)
-    for depth in config.depths:
-        parts = []
-        for act in config.activations:
-            loss = values(rows, "test_loss", act, depth, noisiest)
-            top1 = values(rows, "test_top1", act, depth, noisiest)
-            clean_top1 = values(rows, "test_top1", act, depth, clean)
-            parts.append(
-                f"{act} loss {_mean(loss):.3f}, accuracy {_mean(top1):.1f}% "
-                f"(clean {_mean(clean_top1):.1f}%)"
+    for row in compared:
+        if row["primary"]:
+            lines.append(
+                f"  - {row['cell']}: vs {row['baseline']} {row['mean_diff']:+.3f} "
+                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p_holm {row['p_holm']:.3g} "
+                f"(n = {row['n_pairs']})"
             )
-        means = {
-            act: _mean(values(rows, "test_loss", act, depth, noisiest))
-            for act in config.activations
-        }
-        best = min(means, key=lambda act: means[act] if math.isfinite(means[act]) else math.inf)
-        lines.append(
-            f"- {depth} layers, noise std {noisiest}: lowest loss {best}; " + "; ".join(parts)
-        )
     return lines
 
 
-def _mean(found: Sequence[float]) -> float:
-    return sum(found) / len(found) if found else math.nan
-
-
-def main(argv: Sequence[str] | None = None) -> str:
-    """Run the experiment the command line describes; return the results directory."""
-    config = report.parse_config(argv or ["noise_robustness"], DEFAULT_CONFIG)
-    if config.spread not in report.SPREADS:
-        raise ValueError(f"config.spread={config.spread!r}; valid: {', '.join(report.SPREADS)}")
-    bad = [noise for noise in config.noise_levels if noise < 0]
-    if bad or not config.noise_levels:
-        raise ValueError(
-            f"config.noise_levels must be non-empty and >= 0, got {config.noise_levels}"
-        )
-    directory = report.results_dir(EXPERIMENT, config.name, config.output_root)
+def run(config: ml_collections.ConfigDict) -> report.Results:
+    """Train and test every network and publish the outputs."""
+    check_config(config)
     report.enable_compilation_cache(config.output_root)
-    rows = run_experiment(config, directory)
-    report.publish(
-        directory,
-        rows,
-        make_table(rows, config),
-        make_figure(rows, config),
-        summary_lines(rows, config),
-        title=TITLE,
-        config_name=config.name,
+    clean = config.protocol == "clean_training"
+    runs = grid.train_grid(
+        points(config),
+        output_root=config.output_root,
+        vmap_seeds=config.vmap_seeds,
+        measure=measure_every_level(config) if clean else None,
+        description=f"noise robustness [{config.name}]",
     )
-    return directory
+    return publish_runs(config, runs)
+
+
+def publish_runs(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], meta=None
+) -> report.Results:
+    """The comparisons, table, figure and summary of finished runs (also from runs.csv)."""
+    compared = comparisons(runs)
+    return report.publish(
+        config,
+        experiment=EXPERIMENT,
+        title=TITLE,
+        runs=runs,
+        comparisons=compared,
+        table=make_table(config, runs, compared),
+        figure=make_figure(config, runs),
+        summary=summary_lines(config, compared),
+        meta=meta,
+    )
 
 
 if __name__ == "__main__":
-    report.run_main(main)
+    cli.main(run, DEFAULT_CONFIG)

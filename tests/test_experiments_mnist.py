@@ -3,88 +3,132 @@ flow computation on a real batch."""
 
 from __future__ import annotations
 
-import csv
 import math
 import os
+import socket
 
 import jax
 import numpy as np
 import optax
 import pytest
 
-from experiments import demo, depth_sweep, gradient_flow, noise_robustness
+from experiments import demo, depth_sweep, gradient_flow, noise_robustness, report, stats
+from experiments.configs import depth_sweep as depth_sweep_configs
+from experiments.configs import gradient_flow as gradient_flow_configs
+from experiments.configs import noise_robustness as noise_configs
 from nish_jax.data import load
 from nish_jax.models import create_model
-
-CONFIGS = os.path.join(os.path.dirname(depth_sweep.__file__), "configs")
 
 
 @pytest.fixture(scope="module")
 def output_root(tmp_path_factory):
-    """One results root for the module, so the experiments share the XLA compilation cache."""
+    """One results root for the module: the experiments share runs and the compilation cache."""
     return str(tmp_path_factory.mktemp("results"))
 
 
-def run_smoke(module, output_root: str) -> str:
-    config = os.path.join(CONFIGS, f"{module.EXPERIMENT}.py") + ":smoke"
-    directory = module.main(
-        [module.EXPERIMENT, "--config", config, f"--config.output_root={output_root}"]
-    )
-    assert directory == os.path.join(output_root, module.EXPERIMENT, "smoke")
-    return directory
+def smoke(configs, output_root: str, **overrides):
+    config = configs.get_config("smoke")
+    config.output_root = output_root
+    for key, value in overrides.items():
+        config[key] = value
+    return config
 
 
-def read_csv(path: str) -> list[dict[str, str]]:
-    with open(path) as file:
-        return list(csv.DictReader(file))
-
-
-def check_outputs(directory: str, activations: tuple[str, ...]) -> list[dict[str, str]]:
-    """Figure, labelled table and summary exist; returns the runs.csv rows."""
-    with open(os.path.join(directory, "figure.png"), "rb") as file:
+def check_outputs(results, activations: tuple[str, ...]) -> list[dict[str, str]]:
+    """Every published file exists and is labelled; returns the runs.csv rows."""
+    with open(results.files["figure"], "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
-    table = open(os.path.join(directory, "table.md")).read()
+    table = open(results.files["table"]).read()
     assert "SMOKE run" in table.splitlines()[0]
-    header = next(line for line in table.splitlines() if line.startswith("|"))
-    assert all(act in header or f"| {act} |" in table for act in activations)
-    assert {row["config"] for row in read_csv(os.path.join(directory, "table.csv"))} == {"smoke"}
-    summary = open(os.path.join(directory, "summary.md")).read()
+    assert all(f"| {act} |" in table or f" {act} " in table for act in activations)
+    assert "±" not in table or any(meaning in table for meaning in report.SPREADS.values())
+    summary = open(results.files["summary"]).read()
     assert "SMOKE run" in summary and "figure.png" in summary
-    return read_csv(os.path.join(directory, "runs.csv"))
+    comparisons = report.read_csv(results.files["comparisons"])
+    assert comparisons and list(comparisons[0]) == list(stats.COMPARISON_COLUMNS)
+    return report.read_csv(results.files["runs"])
 
 
-def test_depth_sweep_smoke(output_root):
-    directory = run_smoke(depth_sweep, output_root)
-    rows = check_outputs(directory, ("relu", "nish"))
-    points = {(row["act"], int(row["depth"]), int(row["run"])) for row in rows}
-    assert points == {(a, d, r) for a in ("relu", "nish") for d in (1, 3) for r in (0, 1)}
-    assert len(rows) == 8
-    assert all(0.0 <= float(row["test_top1"]) <= 1.0 for row in rows)
-    table = read_csv(os.path.join(directory, "table.csv"))
-    assert {(row["act"], row["depth"]) for row in table} == {
-        (a, d) for a in ("relu", "nish") for d in ("1", "3")
+def run_dirs(output_root: str) -> set[str]:
+    return set(os.listdir(os.path.join(output_root, "runs")))
+
+
+def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
+    results = depth_sweep.run(smoke(depth_sweep_configs, output_root))
+    rows = check_outputs(results, ("relu", "nish", "gelu"))
+    # 2 depths x 2 activations, the GELU control at depth 3, the x3 learning rate for 2 acts.
+    points = {(r["activation"], r["depth"], r["lr_factor"]) for r in rows}
+    assert len(points) == 7 and len(rows) == 14
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    assert all(0.0 <= float(r["test_top1_percent"]) <= 100.0 for r in rows)
+    primary = [c for c in results.comparisons if c["primary"]]
+    assert {(c["cell"], c["baseline"]) for c in primary} == {
+        ("depth=3, lr_factor=1.0", "relu"),
+        ("depth=3, lr_factor=1.0", "gelu"),
+    }
+    first = run_dirs(output_root)
+    assert len(first) == 14  # one program per (point, seed)
+
+    # The same config again reuses every run and gives the same numbers.
+    again = depth_sweep.run(smoke(depth_sweep_configs, output_root))
+    assert run_dirs(output_root) == first
+    assert report.read_csv(again.files["runs"]) == rows
+
+    # Another learning rate is another computation: new runs, never the old ones relabelled.
+    config = smoke(depth_sweep_configs, output_root)
+    config.train.learning_rate = 0.02
+    config.learning_rate_factors = config.control_activations = ()
+    changed = depth_sweep.run(config)
+    new = run_dirs(output_root) - first
+    assert len(new) == 8
+    assert {r["workdir"] for r in changed.runs} <= {
+        os.path.join(output_root, "runs", d) for d in new
     }
 
 
-def test_noise_robustness_smoke(output_root):
-    directory = run_smoke(noise_robustness, output_root)
-    rows = check_outputs(directory, ("relu", "nish"))
-    assert len(rows) == 2 * 2 * 2 * 3  # activations x depths x runs x noise levels
-    assert {float(row["noise_std"]) for row in rows} == {0.0, 0.5, 1.0}
-    assert all(math.isfinite(float(row["test_loss"])) for row in rows)
-    # One trained model per run is tested at every level: the same seeds at every noise level.
-    for act in ("relu", "nish"):
-        levels = [row for row in rows if row["act"] == act and row["depth"] == "2"]
-        assert len({row["seed"] for row in levels}) == 2
+def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
+    config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
+    config.depths, config.primary_depths = (2,), (2,)
+    config.learning_rate_factors = (1e6,)  # these runs blow up; the others must not care
+    results = depth_sweep.run(config)
+    diverged = [r for r in results.runs if r["diverged"]]
+    assert {(r["activation"], r["lr_factor"]) for r in diverged} == {("relu", 1e6), ("nish", 1e6)}
+    assert all(math.isnan(r["test_top1_percent"]) for r in diverged)
+    assert all(not r["diverged"] for r in results.runs if r["lr_factor"] == 1.0)
+    blown = [c for c in results.comparisons if c["cell"] == "depth=2, lr_factor=1000000.0"]
+    assert blown[0]["diverged_activation"] == blown[0]["diverged_baseline"] == 2
+    assert "2 of 2 diverged" in open(results.files["table"]).read()
 
 
-def test_gradient_flow_smoke(output_root):
-    directory = run_smoke(gradient_flow, output_root)
-    rows = check_outputs(directory, ("relu", "nish"))
-    # activations x stages x runs x layers (1 + 3)
+@pytest.mark.parametrize("protocol", ["noisy_training", "clean_training"])
+def test_noise_robustness_smoke(output_root, protocol):
+    results = noise_robustness.run(smoke(noise_configs, output_root, protocol=protocol))
+    rows = check_outputs(results, ("relu", "nish"))
+    assert len(rows) == 2 * 2 * 2 * 2  # activations x depths x seeds x noise levels
+    assert {float(r["noise_std"]) for r in rows} == {0.0, 1.0}
+    assert all(math.isfinite(float(r["test_loss"])) for r in rows)
+    trained = {r["workdir"] for r in rows}
+    # Noisy training trains one network per level; clean training tests one at every level.
+    assert len(trained) == (16 if protocol == "noisy_training" else 8)
+    primary = [c for c in results.comparisons if c["primary"]]
+    assert {c["cell"] for c in primary} == {"depth=1, noise_std=mean", "depth=2, noise_std=mean"}
+
+
+def test_noise_robustness_rejects_unknown_protocol(tmp_path):
+    with pytest.raises(ValueError, match="valid: noisy_training, clean_training"):
+        noise_robustness.run(smoke(noise_configs, str(tmp_path), protocol="noisy"))
+
+
+def test_gradient_flow_smoke_reuses_the_depth_sweeps_runs(output_root):
+    depth_sweep.run(smoke(depth_sweep_configs, output_root))
+    before = run_dirs(output_root)
+    results = gradient_flow.run(smoke(gradient_flow_configs, output_root))
+    assert run_dirs(output_root) == before  # the same training: nothing trained again
+    rows = check_outputs(results, ("relu", "nish"))
+    # activations x stages x seeds x layers (1 + 3)
     assert len(rows) == 2 * 2 * 2 * (1 + 3)
     dead = {
-        act: [float(row["dead_fraction"]) for row in rows if row["act"] == act]
+        act: [float(r["dead_fraction"]) for r in rows if r["activation"] == act]
         for act in ("relu", "nish")
     }
     assert min(dead["relu"]) > 0.05 and max(dead["nish"]) == 0.0
@@ -124,9 +168,18 @@ def test_gradient_flow_per_example_on_real_batch(mnist_batch, act):
         assert np.all(flow.dead_fraction == 0.0)
 
 
-def test_demo_without_data_says_how_to_provide_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("NISH_DATA_DIR", str(tmp_path))
-    assert demo.main(["--output-root", str(tmp_path / "results")]) == 2
+def test_demo_offline_without_data_says_how_to_provide_it(tmp_path, monkeypatch, capsys):
+    """No MNIST anywhere and no network (a closed port): Fig. 1 and the benchmark still run,
+    then one clear message and exit status 2, quickly, with no MNIST result written."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("NISH_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("NISH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NISH_MNIST_URL", f"http://127.0.0.1:{port}/")
+    root = tmp_path / "results"
+    assert demo.main(["--output-root", str(root)]) == 2
     error = capsys.readouterr().err
     assert "needs the real MNIST" in error and "NISH_DATA_DIR" in error
-    assert not os.path.exists(tmp_path / "results")
+    assert (root / "fig1" / "activations.png").exists()
+    assert not (root / "depth_sweep").exists()

@@ -1,100 +1,83 @@
-"""experiments.report: statistics against hand-computed values, and the files it writes."""
+"""experiments.report: the files every experiment publishes, and how they label their numbers."""
 
 from __future__ import annotations
 
-import csv
+import json
 import math
 
 import matplotlib.pyplot as plt
 import pytest
+from ml_collections import ConfigDict
 
-from experiments import report
-
-
-def test_summarize_matches_hand_computation():
-    # [1..5]: mean 3, s^2 = 10/4 = 2.5, sem = sqrt(2.5/5), t(0.975, df=4) = 2.776445 (t table).
-    stats = report.summarize([1, 2, 3, 4, 5])
-    assert stats.n == 5
-    assert stats.mean == pytest.approx(3.0)
-    assert stats.std == pytest.approx(math.sqrt(2.5))
-    assert stats.sem == pytest.approx(math.sqrt(0.5))
-    assert stats.ci_half_width == pytest.approx(2.776445 * math.sqrt(0.5), rel=1e-6)
-    assert (stats.ci_low, stats.ci_high) == pytest.approx((3 - 1.963243, 3 + 1.963243), rel=1e-6)
-
-
-def test_summarize_other_confidence_and_single_run():
-    # Two runs {0, 2}: s = sqrt(2), sem = 1, t(0.95, df=1) = 6.313752 (a 90% interval).
-    assert report.summarize([0, 2], confidence=0.9).ci_half_width == pytest.approx(6.313752, 1e-6)
-    single = report.summarize([0.97])
-    assert single.mean == 0.97 and math.isnan(single.std) and math.isnan(single.ci_half_width)
-    assert report.format_mean_spread(single) == "0.97"
-
-
-@pytest.mark.parametrize("values", [[], [[1, 2]]])
-def test_summarize_rejects_bad_input(values):
-    with pytest.raises(ValueError, match="non-empty 1-D"):
-        report.summarize(values)
-
-
-def test_welch_p_value_matches_known_value():
-    # R: t.test(1:5, c(2,4,6,8,10)) -> t = -1.8974, df = 5.8824, p-value = 0.1075.
-    # By hand: t = (3 - 6) / sqrt(2.5/5 + 10/5); df = 2.5^2 / (0.5^2/4 + 2^2/4) = 5.882.
-    assert report.welch_p_value([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]) == pytest.approx(
-        0.107531, abs=1e-6
-    )
-    assert report.welch_p_value([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
-    assert math.isnan(report.welch_p_value([1.0], [2.0, 3.0]))
-    assert math.isnan(report.welch_p_value([1.0, 1.0], [2.0, 2.0]))
-
-
-def test_format_mean_spread():
-    assert report.format_mean_spread(report.summarize([1, 2, 3, 4, 5]), digits=3) == "3.000 ± 1.963"
-    assert report.format_mean_spread(report.summarize([0.5, 0.7]), scale=100, digits=1).startswith(
-        "60.0 ± "
-    )
+from experiments import report, stats
 
 
 def test_label_marks_reduced_configs():
-    assert report.label("Fig. 2a", "paper") == "Fig. 2a [paper protocol]"
+    assert report.label("Fig. 2a", "full") == "Fig. 2a [full config]"
     quick = report.label("Fig. 2a", "quick")
-    assert "QUICK" in quick and "not the paper's numbers" in quick
+    assert "QUICK" in quick and "not the paper's scale" in quick
 
 
-def test_results_layout_tables_figure_and_summary(tmp_path, capsys):
-    directory = report.results_dir("depth_sweep", "quick", root=str(tmp_path))
-    assert directory == str(tmp_path / "depth_sweep" / "quick")
-    with pytest.raises(ValueError, match="plain directory name"):
-        report.results_dir("a/b", "quick", root=str(tmp_path))
+def test_format_mean_spread_says_nothing_it_does_not_know():
+    summary = stats.summarize([1, 2, 3, 4, 5])
+    assert report.format_mean_spread(summary, "std", digits=3) == "3.000 ± 1.581"
+    assert report.format_mean_spread(summary, "ci", digits=3) == "3.000 ± 1.963"
+    assert report.format_mean_spread(stats.summarize([0.97]), "std") == "0.97"
+    assert report.format_mean_spread(stats.summarize([math.nan]), "std") == "diverged"
+    with pytest.raises(ValueError, match="valid choices: std, ci"):
+        report.check_spread("iqr")
 
-    runs = report.write_csv(
-        [{"act": "relu", "run": 0, "top1": 0.9}, {"act": "nish", "run": 0, "top1": 0.95, "x": 1}],
-        f"{directory}/runs.csv",
+
+def test_publish_writes_every_traceable_file(tmp_path, capsys):
+    config = ConfigDict({"name": "quick", "output_root": str(tmp_path), "depths": (1, 2)})
+    runs = [
+        {
+            "depth": 1,
+            "activation": act,
+            "seed": seed,
+            "diverged": act == "relu" and seed == 1,
+            "acc": 90.0 + seed + (act == "nish"),
+        }
+        for act in ("nish", "relu")
+        for seed in range(3)
+    ]
+    compared = stats.compare_activations(
+        runs, cell_keys=("depth",), metric="acc", higher_is_better=True
     )
-    with open(runs) as file:
-        rows = list(csv.DictReader(file))
-    assert [row["act"] for row in rows] == ["relu", "nish"] and rows[1]["x"] == "1"
-
-    md, table_csv = report.write_table(
-        directory,
-        ["act", "top1"],
-        [["relu", "90.0"], ["nish", "95.0"]],
-        title="Test accuracy",
-        config_name="quick",
-    )
-    text = open(md).read()
-    assert text.startswith("### Test accuracy [QUICK run")
-    assert "| act | top1 |" in text and "| nish | 95.0 |" in text
-    with open(table_csv) as file:
-        assert list(csv.DictReader(file))[0] == {"config": "quick", "act": "relu", "top1": "90.0"}
-    with pytest.raises(ValueError, match="has 1 cells; expected 2"):
-        report.markdown_table(["a", "b"], [["only one"]])
-
     figure, ax = plt.subplots()
-    report.plot_with_spread(ax, [1, 2], [[0.9, 0.92], [0.8]], label="relu")
-    with pytest.raises(ValueError, match="valid choices: ci, std"):
-        report.plot_with_spread(ax, [1], [[1.0]], label="x", spread="iqr")
-    png = report.save_figure(figure, directory)
-    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
-
-    summary = report.write_summary(directory, ["- nish best"], title="Depth", config_name="quick")
-    assert "QUICK run" in open(summary).read() and "- nish best" in capsys.readouterr().out
+    report.plot_with_spread(ax, [1], [[90.0, 91.0]], label="nish", spread="std")
+    table = report.Table(["depth", "nish"], [["1", "91.0 ± 1.0"]], [{"depth": 1}], ["- a note"])
+    results = report.publish(
+        config,
+        experiment="depth_sweep",
+        title="Fig. 2a",
+        runs=runs,
+        comparisons=compared,
+        table=table,
+        figure=figure,
+        summary=["- nish best"],
+    )
+    assert results.directory == str(tmp_path / "depth_sweep" / "quick")
+    assert set(results.files) == {
+        "runs",
+        "comparisons",
+        "table",
+        "table_csv",
+        "figure",
+        "config",
+        "meta",
+        "summary",
+    }
+    assert report.read_csv(results.files["runs"])[4]["diverged"] == "True"
+    comparison = report.read_csv(results.files["comparisons"])
+    assert list(comparison[0]) == list(stats.COMPARISON_COLUMNS)
+    assert comparison[0]["diverged_baseline"] == "1"
+    table_md = open(results.files["table"]).read()
+    assert table_md.startswith("### Fig. 2a [QUICK run") and "- a note" in table_md
+    assert json.load(open(results.files["config"]))["depths"] == [1, 2]
+    meta = json.load(open(results.files["meta"]))
+    assert {"date", "machine", "devices", "versions", "git_commit"} <= set(meta)
+    assert open(results.files["figure"], "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "- nish best" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="plain directory name"):
+        report.results_dir(str(tmp_path), "a/b", "quick")

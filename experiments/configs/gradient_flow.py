@@ -1,12 +1,14 @@
 """Gradient flow: per-example, per-layer gradient norms and zero-gradient units of the depth-sweep
 MLP at initialisation and after training.
 
-    python -m experiments.gradient_flow --config experiments/configs/gradient_flow.py:quick
+    python -m experiments.gradient_flow --config experiments/configs/gradient_flow.py:full
 
-The networks and training are the depth sweep's (experiments/configs/depth_sweep.py, same
-variant); ``num_examples`` real MNIST test images (class-balanced) are the probe batch. Variants:
-``paper`` (depths 5, 15 and 30, the depth sweep's full training), ``quick`` (depths 5 and 20, the
-depth sweep's quick training) and ``smoke`` (seconds, for the tests).
+The networks and their training are the depth sweep's (experiments/configs/depth_sweep.py, same
+variant), so with the same ``output_root`` the trained runs are shared with it, not trained again
+(run directories are keyed by the training config). ``num_examples`` real MNIST test images
+(class-balanced) are the probe batch. Variants follow the depth sweep's: ``full`` (the primary
+depths 20 and 25, all six activations of the full sweep), ``origin``, ``ours``, ``quick`` (depths
+2 and 20) and ``smoke`` (seconds, for the tests). Everything here is exploratory.
 """
 
 from ml_collections import ConfigDict
@@ -19,15 +21,20 @@ VARIANTS = depth_sweep.VARIANTS
 def get_config(variant: str = "quick") -> ConfigDict:
     if variant not in VARIANTS:
         raise ValueError(f"unknown gradient_flow variant {variant!r}; valid: {', '.join(VARIANTS)}")
-    config = depth_sweep.get_config(variant)
-    del config["spread"]
+    sweep = depth_sweep.get_config(variant)
+    config = ConfigDict()
+    config.name = variant
+    config.output_root = sweep.output_root
+    config.activations = tuple(dict.fromkeys([*sweep.activations, *sweep.control_activations]))
+    config.depths = sweep.primary_depths
+    config.vmap_seeds = sweep.vmap_seeds
     config.num_examples = 256
-    if variant == "paper":
-        config.depths = (5, 15, 30)
-    elif variant == "quick":
-        config.depths = (5, 20)
+    config.train = sweep.train
+    if variant == "quick":
+        config.depths = (2, 20)
         config.num_examples = 128
-    else:
-        config.depths = (1, 3)
+    elif variant == "smoke":
+        config.activations = sweep.activations
+        config.depths = sweep.depths
         config.num_examples = 32
     return config

@@ -1,0 +1,177 @@
+"""Train a grid of points (activation x depth, x model, ...) and return one row per run.
+
+Every training program gets its own run directory ``<output_root>/runs/<name>-<fingerprint>``,
+where the fingerprint is a hash of every config key that changes the computation
+(:func:`nish_jax.train.config.fingerprint`). So a point is resumed only by the same computation,
+a sweep re-run with another learning rate trains new runs instead of reusing old ones, and two
+experiments that need the same training (the depth sweep and the gradient-flow analysis) share it.
+
+Seeds: run r of a point uses seed ``train.seed + r`` for every activation (the same batches, noise
+and, where shapes agree, initial weights), so the rows can be compared pairwise. With
+``vmap_seeds`` all seeds of a point train at once in one program (accelerators); without, each
+seed is its own single-run program (CPUs, where a vmapped convolution runs as a slower grouped
+one). Either way a run that diverges is a row with ``diverged=True`` and NaN metrics; the other
+runs and points go on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ml_collections
+
+from nish_jax.train import read_rows, train_and_evaluate
+from nish_jax.train.config import fingerprint
+from nish_jax.train.progress import progress_bar
+
+FINAL_METRICS = ("train_loss", "train_top1", "test_loss", "test_top1")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of a grid: its keys (e.g. ``{"depth": 20}``), activation and engine config
+    (``train.num_runs`` seeds from ``train.seed``)."""
+
+    keys: Mapping[str, Any]
+    activation: str
+    train: ml_collections.ConfigDict
+
+
+# measure(point's engine config of one program, its train_and_evaluate result) -> extra rows,
+# each with the program's "run" index and the metrics to add to that run's row.
+Measure = Callable[[ml_collections.ConfigDict, dict[str, Any]], list[dict[str, Any]]]
+
+
+def engine_config(
+    train: ml_collections.ConfigDict, act: str, **model_options: Any
+) -> ml_collections.ConfigDict:
+    """A copy of ``train`` with ``act`` and ``model_options`` set (one point's config)."""
+    config = ml_collections.ConfigDict(train.to_dict())
+    config.act = act
+    for key, value in model_options.items():
+        config.model_options[key] = value
+    return config
+
+
+def programs(point: Point, vmap_seeds: bool) -> list[ml_collections.ConfigDict]:
+    """The training programs of one point: all its seeds at once, or one per seed."""
+    if vmap_seeds:
+        return [point.train]
+    singles = []
+    for run in range(point.train.num_runs):
+        single = ml_collections.ConfigDict(point.train.to_dict())
+        single.num_runs, single.seed = 1, point.train.seed + run
+        singles.append(single)
+    return singles
+
+
+def run_dir(output_root: str, train: ml_collections.ConfigDict) -> str:
+    """``<output_root>/runs/<model>-<act>[-depth<d>]-<seeds>-<fingerprint>``: the name is for
+    people; the fingerprint of the computation is what makes runs the same or different."""
+    depth = train.model_options.get("depth")
+    seeds = f"seed{train.seed}" if train.num_runs == 1 else f"seeds{train.seed}+{train.num_runs}"
+    parts = [train.model, train.act, f"depth{depth}" if depth is not None else "", seeds]
+    name = "-".join(part for part in parts if part)
+    return os.path.join(output_root, "runs", f"{name}-{fingerprint(train)}")
+
+
+def train_grid(
+    points: Sequence[Point],
+    *,
+    output_root: str,
+    vmap_seeds: bool,
+    measure: Measure | None = None,
+    description: str = "points",
+) -> list[dict[str, Any]]:
+    """Train (or resume, or reuse) every point; one row per run (per measured row if
+    ``measure`` is given): the point's keys, ``activation``, ``seed``, ``diverged``,
+    ``diverged_step``, the final metrics (accuracies in %) and the run directory."""
+    rows = []
+    for point in progress_bar(points, desc=description, unit="point"):
+        for train in programs(point, vmap_seeds):
+            workdir = run_dir(output_root, train)
+            result = train_and_evaluate(train, workdir)
+            extra = (
+                measure(train, result)
+                if measure
+                else [{"run": r} for r in range(len(result["runs"]))]
+            )
+            for measured in extra:
+                run = measured.pop("run")
+                final = result["runs"][run]
+                rows.append(
+                    {
+                        **point.keys,
+                        "activation": point.activation,
+                        "seed": train.seed + run,
+                        "diverged": bool(final["diverged"]),
+                        "diverged_step": final["diverged_step"],
+                        **_final_metrics(final),
+                        **measured,
+                        "workdir": workdir,
+                    }
+                )
+    return rows
+
+
+def _final_metrics(final: Mapping[str, Any]) -> dict[str, float]:
+    values = {}
+    for key in FINAL_METRICS:
+        value = float(final[key]) if not final["diverged"] else math.nan
+        values[key if "top1" not in key else f"{key}_percent"] = (
+            100 * value if "top1" in key else value
+        )
+    return values
+
+
+def values_of(rows: Sequence[Mapping[str, Any]], metric: str, **where: Any) -> list[float]:
+    """``metric`` of every run matching ``where`` (NaN for diverged runs), in row order."""
+    return [
+        float(row[metric]) if not row["diverged"] else math.nan
+        for row in rows
+        if all(row[key] == value for key, value in where.items())
+    ]
+
+
+def diverged_count(rows: Sequence[Mapping[str, Any]], **where: Any) -> tuple[int, int]:
+    """(diverged runs, all runs) among the rows matching ``where``."""
+    matching = [row for row in rows if all(row[key] == value for key, value in where.items())]
+    return sum(bool(row["diverged"]) for row in matching), len(matching)
+
+
+def at_epochs(epochs: Sequence[int]) -> Measure:
+    """A measure: each run's test metrics after each of ``epochs``, read from its history (one
+    constant-schedule run read at 50, 100 and 150 epochs is three budgets of the same seed). A run
+    that diverged by then, or stopped before, is a diverged row."""
+
+    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
+        history = {
+            (row["run"], row["epoch"]): row for row in read_rows(result["workdir"], "epochs")
+        }
+        rows = []
+        for run in range(train.num_runs):
+            for epoch in epochs:
+                row = history.get((run, epoch))
+                finished = row is not None and not row.get("diverged", False)
+                rows.append(
+                    {
+                        "run": run,
+                        "epochs": epoch,
+                        "diverged": not finished,
+                        **{
+                            f"{key}_percent" if "top" in key else key: (
+                                (100 * row[key] if "top" in key else row[key])
+                                if finished
+                                else math.nan
+                            )
+                            for key in (*FINAL_METRICS, "test_top5")
+                        },
+                    }
+                )
+        return rows
+
+    return measure

@@ -1,0 +1,74 @@
+"""The README's results: regenerated from the committed runs, and checked against them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from experiments import readme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_matches_the_committed_results(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert readme.committed(), "no committed results under docs/results"
+    assert readme.main(["--check"]) == 0, "run `python -m experiments.readme`"
+
+
+def test_committed_tables_are_recomputed_from_their_runs(tmp_path, monkeypatch):
+    """Every committed comparisons.csv and table.md follows from its runs.csv and config.json
+    alone: republishing a copy gives the same files."""
+    monkeypatch.chdir(ROOT)
+    copy = tmp_path / "results"
+    shutil.copytree(readme.RESULTS_ROOT, copy, ignore=shutil.ignore_patterns("runs", ".xla_cache"))
+    republished = readme.republish(str(copy))
+    assert republished
+    for (experiment, name), results in republished.items():
+        original = Path(readme.RESULTS_ROOT, experiment, name)
+        for file in ("comparisons.csv", "table.md", "runs.csv"):
+            assert Path(results.directory, file).read_text() == (original / file).read_text(), (
+                f"{experiment}/{name}/{file} does not follow from its runs"
+            )
+
+
+def comparison(baseline: str, diff: float, p: float, primary: bool = True) -> dict:
+    return {
+        "baseline": baseline,
+        "mean_diff": diff,
+        "p_holm": p,
+        "primary": primary,
+        "cell": "depth=20, lr_factor=1.0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([comparison("relu", 5.0, 0.001), comparison("mish", 1.0, 0.01)], "supported"),
+        ([comparison("relu", 5.0, 0.001), comparison("mish", 1.0, 0.2)], "not supported"),
+        ([comparison("relu", 5.0, 0.001), comparison("mish", -1.0, 0.01)], "contradicted"),
+        ([comparison("relu", 5.0, 0.001, primary=False)], "not tested"),
+    ],
+)
+def test_verdicts_rest_on_the_primary_comparisons(rows, expected):
+    assert readme.verdict(readme.CLAIMS[0], rows).startswith(expected)
+
+
+def test_rewrite_needs_the_generated_block():
+    with pytest.raises(ValueError, match="no generated results block"):
+        readme.rewrite("# a README without markers\n", "block")
+    text = f"head\n{readme.BEGIN}\nold\n{readme.END}\ntail\n"
+    assert readme.rewrite(text, "new") == "head\nnew\ntail\n"
+
+
+def test_runs_csv_values_parse_back():
+    assert [readme.parse_cell(v) for v in ("True", "3", "0.5", "", "nish")] == [
+        True,
+        3,
+        0.5,
+        None,
+        "nish",
+    ]
