@@ -6,7 +6,8 @@
 ``--config`` names a config file and variant (each experiment has a default); overrides reach any
 key, nested ones too, and a mistyped key fails (configs are locked). Errors a user can fix (missing
 data, a run directory that belongs to another config or is busy, a bad value) are one message and
-exit status 2; Ctrl-C exits with 130 after the engine saved a checkpoint.
+exit status 2; Ctrl-C exits with 130 after the engine saved a checkpoint; a ``run`` that returns
+an int (``experiments/train.py``: 1 when a run diverged) exits with it.
 """
 
 from __future__ import annotations

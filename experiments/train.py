@@ -8,45 +8,34 @@ Any config key can be overridden with ``--config.<key>=<value>`` (nested keys to
 from the latest checkpoint; a workdir holding a run of another configuration is refused unless
 ``--overwrite`` deletes that run. The final metrics of every run are printed as JSON.
 
-Exit status: 0 when every run trained, 1 when a run diverged (after printing the metrics) or the
-workdir cannot be used, 130 after Ctrl-C (the state is saved; the same command continues).
+Exit status (experiments/cli.py): 0 when every run trained, 1 when a run diverged (after printing
+the metrics), 2 when the workdir cannot be used or a value is bad, 130 after Ctrl-C (the state is
+saved; the same command continues).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+import ml_collections
+from absl import flags
 
-from nish_jax.train import (
-    NoIntactCheckpointError,
-    WorkdirBusyError,
-    WorkdirMismatchError,
-    train_and_evaluate,
-)
+from experiments import cli
+from nish_jax.train import train_and_evaluate
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (a get_config() module).")
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "mnist_mlp.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, config.")
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Delete the workdir's checkpoints and metrics first, and start fresh."
 )
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    try:
-        result = train_and_evaluate(_CONFIG.value, _WORKDIR.value, overwrite=_OVERWRITE.value)
-    except KeyboardInterrupt:
-        return 130  # the engine has said where it saved the state
-    except (WorkdirMismatchError, WorkdirBusyError, NoIntactCheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+def run(config: ml_collections.ConfigDict) -> int:
+    """Train (or resume) in ``--workdir``; print the final metrics; 1 if a run diverged."""
+    result = train_and_evaluate(config, _WORKDIR.value, overwrite=_OVERWRITE.value)
     print(json.dumps({"steps": result["steps"], "runs": result["runs"]}))
     diverged = [
         f"run {run} at step {metrics['diverged_step']}"
@@ -60,4 +49,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.main(run, DEFAULT_CONFIG)
