@@ -4,18 +4,23 @@
     python -m experiments.bench_models --models resnet18 --sizes cifar
     python -m experiments.bench_models --quick      # resnet18, CIFAR size, small batch
 
-For each model and input size (CIFAR: 32x32, batch 128; ImageNet-100: 224x224, batch 32) it
-compiles one jitted SGD training step (forward, backward, update; BatchNorm statistics updated)
-per activation, reports the compiled temporary memory, and times the steps with the activations
-interleaved in every repeat (medians), as images/s and as ratios to relu. Inputs are real CIFAR-10
-test images (resized for the ImageNet-100 size). Where torch and timm are installed it also times
-timm's resnet18 (CIFAR stem, same batch and threads) in eager mode and under torch.compile, and
-prints our throughput as a ratio to it.
+For each model and input size (CIFAR: 32x32, batch 128, the CIFAR stem; ImageNet-100: 224x224,
+batch 32, the ImageNet stem) it compiles the engine's own training step
+(:func:`nish_jax.train.steps.make_train_step`, one run, as the experiments train a seed: on-device
+preprocessing with the augmentation of the table that trains at that size, forward, backward, SGD
+update, BatchNorm statistics, divergence check) per activation, reports the compiled temporary
+memory, and times the steps with the activations interleaved in every repeat (medians), as
+images/s and as ratios to relu. Inputs are real CIFAR-10 test images (resized once, before the
+step, to the ImageNet-100 size, which Table 2 reads its images at). Where torch and timm are
+installed it also times timm's resnet18 (CIFAR stem, same batch, normalised images, no
+augmentation, same threads) in eager mode and under torch.compile, and prints our throughput as a
+ratio to it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -24,35 +29,44 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
+import ml_collections
 import numpy as np
-import optax
 
 from experiments.bench_activation import machine_description
+from experiments.configs import cifar10_table, imagenet100_table
 from nish_jax import get_activation
-from nish_jax.data import load
-from nish_jax.models import create_model, get_spec, list_models
+from nish_jax.data import Dataset
+from nish_jax.models import get_spec, list_models
+from nish_jax.train import get_config_defaults, sharding, validate_config
+from nish_jax.train.components import (
+    TrainingSetup,
+    build_model,
+    build_preprocess,
+    build_setup,
+    load_split,
+)
+from nish_jax.train.steps import make_train_step
 
 ACTIVATIONS = ("relu", "silu", "mish", "nish")
 
 
 @dataclass(frozen=True)
 class InputSize:
-    """One benchmark setting: image side, batch size, number of classes."""
+    """One benchmark setting: image side, batch size, number of classes, the models' stem and
+    the table config whose augmentation the step applies."""
 
     name: str
     side: int
     batch: int
     num_classes: int
+    stem: str
+    table_config: Callable[[str], ml_collections.ConfigDict]
 
 
 SIZES = {
-    "cifar": InputSize("cifar", 32, 128, 10),
-    "imagenet100": InputSize("imagenet100", 224, 32, 100),
+    "cifar": InputSize("cifar", 32, 128, 10, "cifar", cifar10_table.get_config),
+    "imagenet100": InputSize("imagenet100", 224, 32, 100, "imagenet", imagenet100_table.get_config),
 }
-
-# Options that adapt a model to 32x32 inputs (the ImageNet-size runs use the defaults).
-CIFAR_OPTIONS: dict[str, dict[str, Any]] = {"resnet18": {"stem": "cifar"}}
 
 
 def image_models() -> list[str]:
@@ -60,42 +74,44 @@ def image_models() -> list[str]:
     return [name for name in list_models() if get_spec(name).input_shape[-1] == 3]
 
 
-def real_batch(size: InputSize) -> tuple[jax.Array, jax.Array]:
-    """The first ``size.batch`` CIFAR-10 test images, standardised and resized, with labels."""
-    dataset = load("cifar10", "test")
-    if dataset.num_examples < size.batch:
-        raise ValueError(f"batch {size.batch} is larger than the CIFAR-10 test set")
-    images = jnp.asarray(dataset.images[: size.batch], jnp.float32) / 255.0
-    images = (images - jnp.asarray(dataset.mean)) / jnp.asarray(dataset.std)
-    if size.side != images.shape[1]:
-        images = jax.image.resize(images, (size.batch, size.side, size.side, 3), "bilinear")
-    return images, jnp.asarray(dataset.labels[: size.batch], jnp.int32)
+def bench_config(name: str, size: InputSize, act: str) -> ml_collections.ConfigDict:
+    """The engine config of one benchmark step: one run of ``name`` with ``act`` on ``size.batch``
+    CIFAR-10 images at ``size``, SGD (momentum 0.9), the table's augmentation."""
+    config = get_config_defaults()
+    config.dataset = "cifar10"
+    config.train_subset = config.test_subset = size.batch
+    config.model, config.act = name, act
+    config.model_options = ml_collections.ConfigDict({"stem": size.stem})
+    config.batch_size = size.batch
+    config.optimizer, config.learning_rate, config.momentum = "sgd", 0.01, 0.9
+    config.augmentation = size.table_config("paper").train.augmentation
+    config.augmentation.image_size = size.side
+    config.num_runs = 1
+    validate_config(config, jax.device_count())
+    return config
 
 
-def _train_step(model, tx: optax.GradientTransformation) -> Callable:
-    """SGD on softmax cross-entropy; BatchNorm statistics (if any) are updated, dropout on."""
+def _at_side(data: Dataset, side: int) -> Dataset:
+    """``data`` with its images resized (bilinear, uint8) to ``side`` x ``side``."""
+    if side == data.image_shape[0]:
+        return data
+    shape = (data.num_examples, side, side, data.image_shape[-1])
+    images = jax.image.resize(np.asarray(data.images, np.float32), shape, "bilinear")
+    images = np.asarray(np.clip(np.round(images), 0, 255), np.uint8)
+    return dataclasses.replace(data, images=images, image_shape=shape[1:])
 
-    def step(state, images, labels):
-        params, batch_stats, opt_state = state
 
-        def loss_fn(params):
-            logits, updates = model.apply(
-                {"params": params, "batch_stats": batch_stats},
-                images,
-                train=True,
-                mutable=["batch_stats"],
-                rngs={"dropout": jax.random.key(0)},
-            )
-            losses = optax.softmax_cross_entropy_with_integer_labels(
-                logits.astype(jnp.float32), labels
-            )
-            return losses.mean(), updates.get("batch_stats", {})
-
-        grads, batch_stats = jax.grad(loss_fn, has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), batch_stats, opt_state
-
-    return step
+def bench_setup(config: ml_collections.ConfigDict, size: InputSize) -> TrainingSetup:
+    """The engine's setup for ``config``, its test images at ``size`` and its model with
+    ``size.num_classes`` outputs (the CIFAR-10 images stand in for ImageNet-100's)."""
+    setup = build_setup(config, sharding.make_mesh())
+    test_data = _at_side(setup.test_data, size.side)
+    return dataclasses.replace(
+        setup,
+        test_data=test_data,
+        model=build_model(config, size.num_classes),
+        preprocess=build_preprocess(config, test_data),
+    )
 
 
 def _interleaved_medians(steps: dict[str, Callable[[], Any]], repeats: int, count: int) -> dict:
@@ -114,28 +130,22 @@ def bench_jax(
     name: str, size: InputSize, acts: tuple[str, ...], repeats: int, count: int
 ) -> dict[str, tuple[float, int]]:
     """(seconds per training step, compiled temporary bytes) of model ``name`` per activation."""
-    images, labels = real_batch(size)
-    options = CIFAR_OPTIONS.get(name, {}) if size.name == "cifar" else {}
-    tx = optax.sgd(0.01, momentum=0.9)
-    init_model = create_model(name, num_classes=size.num_classes, **options)
-
-    @jax.jit
-    def initial_state(key: jax.Array):
-        variables = init_model.init(key, images)
-        params = variables["params"]
-        return params, variables.get("batch_stats", {}), tx.init(params)
-
-    initial = initial_state(jax.random.key(0))
     runners, memory = {}, {}
     for act in acts:
-        model = create_model(name, num_classes=size.num_classes, act=act, **options)
-        compiled = jax.jit(_train_step(model, tx)).lower(initial, images, labels).compile()
+        setup = bench_setup(bench_config(name, size, act), size)
+        batch = sharding.batch_sharding(setup.mesh, runs_axis=True)
+        images = sharding.to_global(setup.test_data.images[None], batch, 1)
+        labels = sharding.to_global(setup.test_data.labels[None].astype(np.int32), batch, 1)
+        step = make_train_step(
+            setup.model, setup.preprocess, setup.schedule, label_smoothing=0.0, mesh=setup.mesh
+        )
+        state = {"now": setup.initial_state()}
+        compiled = step.lower(state["now"], images, labels).compile()
         memory[act] = int(compiled.memory_analysis().temp_size_in_bytes)
-        state = {"now": initial}
 
-        def run(compiled=compiled, state=state):
-            state["now"] = compiled(state["now"], images, labels)
-            jax.block_until_ready(state["now"])
+        def run(compiled=compiled, state=state, images=images, labels=labels):
+            state["now"], metrics = compiled(state["now"], images, labels)
+            jax.block_until_ready((state["now"], metrics))
 
         run()  # warm-up
         runners[act] = run
@@ -172,9 +182,10 @@ def bench_torch(
         "mish": torch.nn.Mish,
         "nish": _torch_nish_module(),
     }
-    images, labels = real_batch(size)
-    inputs = torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).contiguous()
-    targets = torch.from_numpy(np.array(labels)).long()
+    data = _at_side(load_split(bench_config("resnet18", size, "relu"), "test"), size.side)
+    images = (data.images / np.float32(255) - np.float32(data.mean)) / np.float32(data.std)
+    inputs = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2).contiguous()
+    targets = torch.from_numpy(data.labels).long()
     modes = {"torch eager": lambda m: m}
     if compile_too:
         modes["torch.compile"] = torch.compile
@@ -219,8 +230,8 @@ def format_report(
     """Markdown tables: throughput and memory per model, size and activation (ratios to relu)."""
     base = "relu" if "relu" in acts else acts[0]
     lines = [
-        f"Training step (forward + backward + SGD update): images/s (step time / {base}'s), "
-        f"compiled temporary memory (/ {base}'s)",
+        "The engine's training step (preprocessing + forward + backward + SGD update): images/s "
+        f"(step time / {base}'s), compiled temporary memory (/ {base}'s)",
         "",
         "| model | input | batch | " + " | ".join(acts) + " |",
         "|---|---|---|" + "---|" * len(acts),
@@ -306,8 +317,8 @@ def main(argv: list[str] | None = None) -> str:
     if min(args.repeats, args.steps, args.batch or 1) < 1:
         parser.error("--repeats, --steps and --batch must be positive")
     sizes = {
-        name: InputSize(name, s.side, args.batch or s.batch, s.num_classes)
-        for name, s in SIZES.items()
+        name: dataclasses.replace(size, batch=args.batch or size.batch)
+        for name, size in SIZES.items()
     }
     acts = tuple(args.acts)
 

@@ -215,6 +215,7 @@ def run(config: ml_collections.ConfigDict) -> report.Results:
     """Train every network and activation and publish the table."""
     check_config(config)
     report.check_spread(config.spread)
+    report.enable_compilation_cache(config.output_root)
     runs = grid.train_grid(
         points(config),
         output_root=config.output_root,

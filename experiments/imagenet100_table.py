@@ -70,6 +70,15 @@ def check_classes(dataset: Dataset, expected: Sequence[str]) -> None:
     )
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """ValueError naming any network that is not one of the paper's Table 2 names."""
+    unknown = [name for name in config.networks if name not in paper_results.TABLE2_MODELS]
+    if unknown:
+        raise ValueError(
+            f"config.networks has {unknown}; valid: {', '.join(paper_results.TABLE2_MODELS)}"
+        )
+
+
 def check_data(config: ml_collections.ConfigDict) -> None:
     """Load both splits' file lists (no decoding) and check their classes against the list."""
     expected = class_list()
@@ -242,7 +251,9 @@ def protocol_notes(config: ml_collections.ConfigDict) -> list[str]:
 
 def run(config: ml_collections.ConfigDict) -> report.Results:
     """Check the data, train every network and activation, publish the table."""
+    check_config(config)
     report.check_spread(config.spread)
+    report.enable_compilation_cache(config.output_root)
     if config.check_classes:
         check_data(config)
     directory = report.results_dir(config.output_root, EXPERIMENT, config.name)
