@@ -21,7 +21,6 @@ import ml_collections
 import numpy as np
 
 from experiments import cli, grid, paper_results, report, stats
-from nish_jax.data import load
 
 EXPERIMENT = "cifar10_table"
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "cifar10_table.py") + ":quick"
@@ -73,7 +72,9 @@ def comparisons(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
             cell_keys=("network", "epochs"),
             metric=metric,
             higher_is_better=higher,
-            is_primary=lambda cell, m=metric: m == "test_top1_percent" and cell["epochs"] == last,
+            is_primary=lambda cell, _, m=metric: (
+                m == "test_top1_percent" and cell["epochs"] == last
+            ),
         )
     return compared
 
@@ -131,22 +132,24 @@ def make_table(
             else:
                 line += ["-", "-"]
             cells.append(line)
-    return report.Table(columns, cells, numeric, protocol_notes(config))
+    return report.Table(columns, cells, numeric, protocol_notes(config, runs))
 
 
-def data_note(config: ml_collections.ConfigDict) -> str:
-    """Which CIFAR-10 copy was used: the official binaries or an image-folder (JPEG) copy."""
-    source = load("cifar10", "test", data_dir=config.train.data_dir or None).source
-    if "cifar-10-batches-py" in source:
-        return f"Data: the official CIFAR-10 binaries ({source})."
+def data_note(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Which CIFAR-10 copy the runs read: the official binaries or an image-folder (JPEG) copy."""
+    sources = sorted({str(row["data_source"]) for row in runs})
+    if all("cifar-10-batches-py" in source for source in sources):
+        return f"Data: the official CIFAR-10 binaries ({', '.join(sources)})."
     return (
-        f"Data: an image-folder copy of CIFAR-10 ({source}); the project's shared copy is JPEG "
-        "(quality about 75), so results are close to, not identical with, results on the "
-        "official binaries."
+        f"Data: an image-folder copy of CIFAR-10 ({', '.join(sources)}); the project's shared "
+        "copy is JPEG (quality about 75), so results are close to, not identical with, results "
+        "on the official binaries."
     )
 
 
-def protocol_notes(config: ml_collections.ConfigDict) -> list[str]:
+def protocol_notes(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[str]:
     train = config.train
     subset = f"{train.train_subset or 'all'} training and {train.test_subset or 'all'} test images"
     models = ", ".join(
@@ -163,7 +166,7 @@ def protocol_notes(config: ml_collections.ConfigDict) -> list[str]:
         "with its 95% CI; p: paired t-test, Holm-adjusted within its family (primary: the last "
         "epoch column; exploratory: the others).",
         f"- Paper: {paper_results.SOURCE}, accuracy / loss / std (10 runs per cell).",
-        f"- {data_note(config)}",
+        f"- {data_note(runs)}",
     ]
 
 
@@ -197,7 +200,7 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     return figure
 
 
-def summary_lines(config, compared) -> list[str]:
+def summary_lines(config, runs, compared) -> list[str]:
     lines = [
         f"- Primary endpoint: test accuracy after {max(config.epochs)} epochs, Nish - Mish, "
         "paired, Holm-adjusted over the networks:"
@@ -205,10 +208,10 @@ def summary_lines(config, compared) -> list[str]:
     for c in compared:
         if c["primary"]:
             lines.append(
-                f"  - {c['cell']}: {c['mean_diff']:+.2f} points [{c['ci_low']:+.2f}, "
-                f"{c['ci_high']:+.2f}], p_holm {c['p_holm']:.3g} (n = {c['n_pairs']})"
+                f"  - {c['cell']}: {c['mean_diff']:+.2f} points (95% CI {c['ci_low']:+.2f} to "
+                f"{c['ci_high']:+.2f}), p_holm {c['p_holm']:.3g} (n = {c['n_pairs']})"
             )
-    return lines + protocol_notes(config)
+    return lines + protocol_notes(config, runs)
 
 
 def run(config: ml_collections.ConfigDict) -> report.Results:
@@ -239,7 +242,7 @@ def publish_runs(
         comparisons=compared,
         table=make_table(config, runs, compared),
         figure=make_figure(config, runs),
-        summary=summary_lines(config, compared),
+        summary=summary_lines(config, runs, compared),
         meta=meta,
     )
 

@@ -4,8 +4,8 @@
 
 The quantitative form of the paper's claims about vanishing gradients and "dying" units. For
 every activation and depth the network is measured at initialisation and after training (with the
-training engine, run directory ``<results>/runs/<act>-depth<d>/``), on a fixed, class-balanced
-batch of real MNIST test images, one example at a time (``jax.vmap(jax.grad(...))``):
+training engine through :mod:`experiments.grid`, sharing the depth sweep's runs), on a fixed,
+class-balanced batch of real MNIST test images, one example at a time (``jax.vmap(jax.grad(...))``):
 
 - the norm of the loss gradient with respect to each hidden layer's kernel (vanishing gradients
   show as norms falling by orders of magnitude towards the input);
@@ -14,8 +14,9 @@ batch of real MNIST test images, one example at a time (``jax.vmap(jax.grad(...)
   derivative is nonzero almost everywhere).
 
 BatchNorm uses its running statistics and dropout is off, so each example's gradient is its own.
-Writes ``runs.csv`` (one row per point, stage, seed and layer), ``table.{md,csv}``, ``figure.png``
-and ``summary.md`` into ``results/gradient_flow/<config.name>/``.
+Publishes (:func:`experiments.report.publish`) ``runs.csv`` (one row per point, stage, seed and
+layer), ``comparisons.csv`` (exploratory), ``table.md``, ``figure.png`` and ``summary.md`` into
+``<output_root>/gradient_flow/<config.name>/``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ class _ActivationProbe:
 def _hidden_kernels(params: Mapping[str, Any]) -> list[str]:
     """The names of the hidden layers with a kernel, in depth order (the head excluded)."""
     names = [name for name, leaves in params.items() if "kernel" in leaves and name != "head"]
-    return sorted(names, key=lambda name: int(re.sub(r"\D", "", name) or 0))
+    return sorted(
+        names, key=lambda name: (not name.startswith("stem"), int(re.sub(r"\D", "", name) or 0))
+    )
 
 
 def make_gradient_flow(model: nn.Module, chunk_size: int = 16) -> Callable[..., GradientFlow]:

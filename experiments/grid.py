@@ -89,7 +89,8 @@ def train_grid(
 ) -> list[dict[str, Any]]:
     """Train (or resume, or reuse) every point; one row per run (per measured row if
     ``measure`` is given): the point's keys, ``activation``, ``seed``, ``diverged``,
-    ``diverged_step``, the final metrics (accuracies in %) and the run directory."""
+    ``diverged_step``, the final metrics (accuracies in %), where the training data was read from
+    and the run directory."""
     rows = []
     for point in progress_bar(points, desc=description, unit="point"):
         for train in programs(point, vmap_seeds):
@@ -112,6 +113,7 @@ def train_grid(
                         "diverged_step": final["diverged_step"],
                         **_final_metrics(final),
                         **measured,
+                        "data_source": result["data_source"],
                         "workdir": workdir,
                     }
                 )

@@ -276,7 +276,7 @@ def publish_runs(
         cell_keys=("network",),
         metric="test_top1_percent",
         higher_is_better=True,
-        is_primary=lambda cell: True,
+        is_primary=lambda cell, baseline: True,
     )
     table = make_table(config, runs, compared)
     summary = [f"- {line[0]} ({line[1]}): " + ", ".join(map(str, line[2:])) for line in table.cells]

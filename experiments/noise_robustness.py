@@ -70,12 +70,13 @@ def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measure:
         rows = []
         for noise in config.noise_levels:
             for run, metrics in enumerate(evaluate(result["state"], float(noise))):
+                diverged = result["runs"][run]["diverged"]  # NaN weights still "predict" class 0
                 rows.append(
                     {
                         "run": run,
                         "noise_std": float(noise),
-                        "test_loss": metrics["loss"],
-                        "test_top1_percent": 100 * metrics["top1"],
+                        "test_loss": math.nan if diverged else metrics["loss"],
+                        "test_top1_percent": math.nan if diverged else 100 * metrics["top1"],
                     }
                 )
         return rows
@@ -115,7 +116,7 @@ def comparisons(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         cell_keys=cells,
         metric="test_loss",
         higher_is_better=False,
-        is_primary=lambda cell: True,
+        is_primary=lambda cell, baseline: True,
     )
     for metric in METRICS:
         compared += stats.compare_activations(
@@ -242,7 +243,8 @@ def summary_lines(config, compared) -> list[str]:
         if row["primary"]:
             lines.append(
                 f"  - {row['cell']}: vs {row['baseline']} {row['mean_diff']:+.3f} "
-                f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p_holm {row['p_holm']:.3g} "
+                f"(95% CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}), "
+                f"p_holm {row['p_holm']:.3g} "
                 f"(n = {row['n_pairs']})"
             )
     return lines

@@ -6,9 +6,11 @@ and, wherever the shapes agree, initial weights), so activations are compared th
 differences (:func:`paired_comparison`); Welch's test (:func:`welch_from_summaries`) is only for
 groups that are not paired, such as the paper's own table.
 
-A diverged run (non-finite loss) is given as NaN. It is counted, never dropped: the t-based
-statistics use the pairs where both runs finished, and the signed-rank test scores a diverged run
-as the worst outcome (a finished run beats a diverged one; two diverged runs tie).
+A diverged run (non-finite loss) is given as NaN. It is counted, never dropped: every comparison
+reports how many runs of each side diverged, the t-based statistics use the pairs where both runs
+finished, and the signed-rank test scores a diverged run as the worst outcome (a finished run beats
+a diverged one; two diverged runs tie). The README's verdicts never call a claim for Nish supported
+when a Nish run diverged (experiments/readme.py).
 
 >>> comparison = paired_comparison([97.0, 97.4, 97.1], [96.5, 97.0, 97.0])
 >>> comparison.n_pairs, round(comparison.mean_diff, 2)
@@ -216,14 +218,16 @@ def compare_activations(
     metric: str,
     higher_is_better: bool,
     reference: str = "nish",
-    is_primary: Callable[[Mapping[str, Any]], bool] = lambda cell: False,
+    is_primary: Callable[[Mapping[str, Any], str], bool] = lambda cell, baseline: False,
 ) -> list[dict[str, Any]]:
     """``reference`` against every other activation in every cell of ``runs`` (rows with the
     ``cell_keys``, ``activation``, ``seed``, ``diverged`` and ``metric``), paired by seed.
 
-    Two families, each with Holm's adjustment of its paired-t p-values: the cells of the config's
-    primary endpoint (``is_primary(cell)``), on which verdicts rest, and all other cells
-    (exploratory), so that exploring more cells never weakens the primary test.
+    Two families, each with Holm's adjustment of its paired-t p-values: the comparisons of the
+    config's primary endpoint (``is_primary(cell, baseline)``), on which verdicts rest, and all
+    others (exploratory), so that exploring more never weakens the primary test. A comparison
+    that cannot be tested (under two finished pairs, or no spread) enters its family with p = 1:
+    it counts against the others instead of shrinking the family.
 
     Every seed of a cell must have a run of every activation: a missing partner is an error,
     never a silently smaller sample.
@@ -232,7 +236,13 @@ def compare_activations(
     for row in runs:
         cell = tuple(row[key] for key in cell_keys)
         value = math.nan if _truthy(row["diverged"]) else float(row[metric])
-        cells.setdefault(cell, {}).setdefault(row["activation"], {})[int(row["seed"])] = value
+        seeds = cells.setdefault(cell, {}).setdefault(row["activation"], {})
+        if int(row["seed"]) in seeds:
+            raise ValueError(
+                f"cell {cell_name(dict(zip(cell_keys, cell, strict=True)))}: two runs of "
+                f"{row['activation']} with seed {row['seed']}; a run may be counted once"
+            )
+        seeds[int(row["seed"])] = value
     comparisons = []
     for cell, by_activation in cells.items():
         if reference not in by_activation:
@@ -259,12 +269,13 @@ def compare_activations(
                     "activation": reference,
                     "baseline": baseline,
                     **{k: getattr(result, k) for k in PairedComparison.__dataclass_fields__},
-                    "primary": bool(is_primary(keys)),
+                    "primary": bool(is_primary(keys, baseline)),
                 }
             )
     for family in (True, False):
         members = [row for row in comparisons if row["primary"] == family]
-        for row, p in zip(members, holm([r["p_paired_t"] for r in members]), strict=True):
+        tested = [1.0 if math.isnan(r["p_paired_t"]) else r["p_paired_t"] for r in members]
+        for row, p in zip(members, holm(tested), strict=True):
             row["p_holm"] = p
     return [{column: row[column] for column in COMPARISON_COLUMNS} for row in comparisons]
 

@@ -34,13 +34,16 @@ def test_committed_tables_are_recomputed_from_their_runs(tmp_path, monkeypatch):
             )
 
 
-def comparison(baseline: str, diff: float, p: float, primary: bool = True) -> dict:
+def comparison(
+    baseline: str, diff: float, p: float, primary: bool = True, diverged: int = 0
+) -> dict:
     return {
         "baseline": baseline,
         "mean_diff": diff,
         "p_holm": p,
         "primary": primary,
         "cell": "depth=20, lr_factor=1.0",
+        "diverged_activation": diverged,
     }
 
 
@@ -51,10 +54,20 @@ def comparison(baseline: str, diff: float, p: float, primary: bool = True) -> di
         ([comparison("relu", 5.0, 0.001), comparison("mish", 1.0, 0.2)], "not supported"),
         ([comparison("relu", 5.0, 0.001), comparison("mish", -1.0, 0.01)], "contradicted"),
         ([comparison("relu", 5.0, 0.001, primary=False)], "not tested"),
+        ([comparison("relu", 5.0, 0.001, diverged=1)], "not supported (Nish diverged"),
     ],
 )
 def test_verdicts_rest_on_the_primary_comparisons(rows, expected):
     assert readme.verdict(readme.CLAIMS[0], rows).startswith(expected)
+
+
+def test_table2_claims_point_both_ways():
+    scratch, pretrained = readme.CLAIMS[-2], readme.CLAIMS[-1]
+    mish_ahead = {**comparison("mish", -0.5, 0.01), "cell": "network=tinynet_b"}
+    assert readme.verdict(pretrained, [mish_ahead]).startswith("supported")
+    assert readme.verdict(scratch, [mish_ahead]).startswith("not tested")
+    nish_ahead = {**comparison("mish", 0.5, 0.01), "cell": "network=mobilenetv2"}
+    assert readme.verdict(scratch, [nish_ahead]).startswith("supported")
 
 
 def test_rewrite_needs_the_generated_block():

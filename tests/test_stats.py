@@ -105,7 +105,7 @@ def test_compare_activations_pairs_by_seed_and_refuses_unpaired():
         cell_keys=("depth",),
         metric="acc",
         higher_is_better=True,
-        is_primary=lambda cell: cell["depth"] == 20,
+        is_primary=lambda cell, baseline: cell["depth"] == 20,
     )
     assert [(r["cell"], r["baseline"]) for r in rows] == [
         ("depth=20", "relu"),

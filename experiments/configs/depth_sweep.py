@@ -17,9 +17,9 @@ digantamisra98/Mish (the source of its README's "layers vs accuracy" figure). Re
   the output layer), one run per depth; the log shows depth 22 still climbing at epoch 10
   (test accuracy 0.42 after 5 epochs, 0.85 after 10).
 
-Our reading differs in two places everywhere: inputs are standardised with the data set's mean and
-standard deviation (the first BatchNorm absorbs most of the difference) and the output layer's
-kernel uses Flax's default initialiser.
+Our reading differs in one place everywhere: inputs are standardised with the data set's mean and
+standard deviation instead of only divided by 255 (the first BatchNorm absorbs most of the
+difference).
 
 Variants:
 

@@ -65,7 +65,7 @@ def get_config(variant: str = "paper") -> ConfigDict:
     train.augmentation.vflip = True
     train.num_runs = 3
     train.checkpoint_every_steps = 2000
-    train.keep_checkpoints = 1  # a checkpoint holds every run: keep the disk use down
+    train.keep_checkpoints = 2  # one intact checkpoint survives a kill while the newest is saved
     train.log_every_steps = 200
     config.train = train
 

@@ -265,8 +265,8 @@ def train_and_evaluate(
     Returns ``{"runs": [metrics of run r, ...], "history": <epochs.jsonl path>, "workdir": ...,
     "steps": ..., "state": <final TrainState>}``; each run's metrics are train_loss, train_top1,
     test_loss, test_top1, test_top5 of the last epoch (NaN for a diverged run), ``diverged`` and
-    ``diverged_step`` (None if it did not). ``devices`` (default: all) is the mesh the batch is
-    split over.
+    ``diverged_step`` (None if it did not); ``data_source`` says where the training data was read
+    from. ``devices`` (default: all) is the mesh the batch is split over.
 
     Raises WorkdirMismatchError, before writing anything, when the workdir holds a run of
     another configuration or one trained past the requested steps; ``overwrite=True`` deletes
@@ -305,4 +305,5 @@ def train_and_evaluate(
         "workdir": workdir,
         "steps": step,
         "state": state,
+        "data_source": setup.train_data.source,
     }
