@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The device check, one prepared script (about 8 minutes on one H200 GPU): the activation
-# benchmark, the model benchmark, and a 10-seed vmapped CIFAR-10 ResNet-18 run in bfloat16 with
-# Mish and with Nish (400 steps), all written to one Markdown report.
+# The device check, one prepared script (at most 10 minutes on one H200 GPU, installation
+# included): the CIFAR-10 study's gpu variant (5 activations x 20 paired seeds of the airbench94
+# recipe, bfloat16, timed including compilation), the activation benchmark (with the textbook
+# jnp.sin formula beside Nish's polynomial path), the model step benchmark (ResNet-18 at CIFAR
+# size, relu vs nish) and the vmapped-vs-sequential seeds benchmark, all in one Markdown report.
 #
 #   bash experiments/accelerator_check.sh              # on the accelerator machine
 #   bash experiments/accelerator_check.sh --cpu-smoke  # the same path on the CPU, tiny sizes
 #
-# Report: $OUT/accelerator_check.md when OUT is set (with the figure and the full log beside it),
-# else results/accelerator_check/accelerator_check.md.
+# Report: $OUT/accelerator_check.md when OUT is set (with the full log beside it), else
+# results/accelerator_check/accelerator_check.md. The study's outputs (runs.csv, comparisons.csv,
+# table, figure, summary, config.json, meta.json), ready to commit under docs/results/: in
+# $OUT/results/cifar10_study/<variant>/, else results/accelerator_check/results/cifar10_study/.
 # Python: $NISH_PYTHON, else .venv/bin/python, else python3, the first whose jax sees an
 # accelerator (any, for --cpu-smoke) and imports the project's dependencies. A python3 that lacks
 # some pure-Python ones gets them from wheels in .whl/ (carried to an offline machine) or from
@@ -97,26 +101,22 @@ if [[ $MODE == cpu-smoke ]]; then
 fi
 choose_python
 
-# Sizes: the accelerator's, or tiny ones for the CPU smoke run.
+# Sizes: the accelerator's, or tiny ones for the CPU smoke run. Time limits (s) per step: the
+# study, then the activation, model and seeds benchmarks (10 minutes in all with installation).
 if [[ $MODE == accelerator ]]; then
+  STUDY_ARGS=(--gpu)
   ACT_ARGS=()
-  MODEL_ARGS=(--models resnet18 efficientnet_b0 --sizes cifar imagenet100 --acts silu mish nish)
-  SEED_MODEL=resnet18
-  SEED_ARGS=(--config.train.num_runs=10 --config.train.train_subset=25600
-             --config.train.test_subset=0 --config.train.batch_size=128
-             --config.train.eval_batch_size=500)
-  LIMITS=(150 200 300)
+  MODEL_ARGS=(--models resnet18 --sizes cifar --acts relu nish --no-torch)
+  SEED_ARGS=(--benchmarks cifar10_resnet18 --runs 4 --steps 5 --repeats 2)
+  LIMITS=(400 45 60 60)
 else
+  STUDY_ARGS=(--gpu --variant smoke --steps 1 --repeats 1)
   ACT_ARGS=(--size 65536 --repeats 2)
-  MODEL_ARGS=(--quick --models squeezenet1_1 --acts mish nish --no-torch)
-  SEED_MODEL=squeezenet1_1
-  SEED_ARGS=(--config.train.num_runs=2 --config.train.train_subset=64
-             --config.train.test_subset=100 --config.train.batch_size=32
-             --config.train.eval_batch_size=100)
-  LIMITS=(600 600 600)  # generous: the CPU may be shared
+  MODEL_ARGS=(--quick --models squeezenet1_1 --acts relu nish --no-torch)
+  SEED_ARGS=(--benchmarks mnist_mlp --runs 2 --steps 1 --batch-size 32 --repeats 1)
+  LIMITS=(600 600 600 600)  # generous: the CPU may be shared
 fi
-NAME=accelerator_check
-[[ $MODE == cpu-smoke ]] && NAME=accelerator_check_cpu_smoke
+STUDY_VARIANT=$([[ $MODE == accelerator ]] && echo gpu || echo smoke)
 
 section() { printf '\n## %s\n\n' "$1" >>"$REPORT"; }
 run_step() {  # run_step LIMIT TITLE COMMAND...: output into the log and, fenced, the report
@@ -154,31 +154,11 @@ run_step() {  # run_step LIMIT TITLE COMMAND...: output into the log and, fenced
 } >"$REPORT"
 : >"$LOG"
 
-run_step "${LIMITS[0]}" "Activation benchmark" "$PY" -m experiments.bench_activation "${ACT_ARGS[@]}"
-run_step "${LIMITS[1]}" "Model benchmark" "$PY" -m experiments.bench_models "${MODEL_ARGS[@]}"
-run_step "${LIMITS[2]}" "Vmapped seeds: CIFAR-10 $SEED_MODEL, bfloat16, Mish vs Nish" \
-  "$PY" -m experiments.cifar10_table --config experiments/configs/cifar10_table.py:quick \
-  --config.name="$NAME" --config.results_root="$WORK/results" \
-  --config.models="('$SEED_MODEL',)" --config.model_options.resnet18.stem=cifar \
-  --config.epochs="(1, 2)" --config.train.dtype=bfloat16 "${SEED_ARGS[@]}"
-
-# Throughput of the vmapped runs: epoch 2 holds no compilation (its time includes the evaluation).
-"$PY" - "$WORK/results/cifar10_table/$NAME" >>"$REPORT" <<'EOF' || true
-import json, pathlib, sys
-root = pathlib.Path(sys.argv[1])
-config = None
-for history in sorted(root.glob("runs/*/epochs.jsonl")):
-    rows = [json.loads(line) for line in history.read_text().splitlines()]
-    config = json.loads((history.parent / "config.json").read_text())
-    images = config["num_runs"] * (config["train_subset"] or 50000)
-    first = [r for r in rows if r["epoch"] == 1][0]["epoch_seconds"]
-    second = [r for r in rows if r["epoch"] == 2][0]["epoch_seconds"]
-    print(f"- {history.parent.name}: epoch 1 (with compilation) {first:.1f} s, epoch 2 "
-          f"{second:.1f} s = {images / second:.0f} training images/s over "
-          f"{config['num_runs']} runs (test evaluation included)")
-EOF
-if [[ -n ${OUT:-} ]]; then
-  cp "$WORK/results/cifar10_table/$NAME/figure.png" "$OUT_DIR/accelerator_check_figure.png" 2>/dev/null || true
-fi
+run_step "${LIMITS[0]}" "CIFAR-10 study: $STUDY_VARIANT variant, timed" \
+  "$PY" -m experiments.bench_cifar10_study "${STUDY_ARGS[@]}" --output-root "$OUT_DIR/results"
+run_step "${LIMITS[1]}" "Activation benchmark" "$PY" -m experiments.bench_activation "${ACT_ARGS[@]}"
+run_step "${LIMITS[2]}" "Model benchmark" "$PY" -m experiments.bench_models "${MODEL_ARGS[@]}"
+run_step "${LIMITS[3]}" "Seeds: vmapped against sequential" \
+  "$PY" -m experiments.bench_seeds "${SEED_ARGS[@]}"
 echo "report: $REPORT"
 cat "$REPORT"

@@ -169,7 +169,8 @@ def minimum_detectable_difference(
     def shortfall(effect: float) -> float:
         shift = effect * math.sqrt(n_pairs)
         detect = scipy_stats.nct.sf(critical, df, shift) + scipy_stats.nct.cdf(-critical, df, shift)
-        return float(detect) - power
+        # scipy's noncentral t gives NaN far in the tail, where the power is 1 to machine precision
+        return (float(detect) if math.isfinite(detect) else 1.0) - power
 
     effect = optimize.brentq(shortfall, 1e-9, 1e3)
     return effect * sd_of_differences

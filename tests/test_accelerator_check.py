@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "accelerator_check.sh"
+TITLES = (
+    "## CIFAR-10 study: smoke variant, timed",
+    "## Activation benchmark",
+    "## Model benchmark",
+    "## Seeds: vmapped against sequential",
+)
 
 
 def test_cpu_smoke_writes_one_report_with_every_step(tmp_path):
@@ -18,21 +25,23 @@ def test_cpu_smoke_writes_one_report_with_every_step(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = (tmp_path / "accelerator_check.md").read_text()
     assert report.startswith("# Accelerator check (cpu-smoke)")
-    for title in (
-        "## Activation benchmark",
-        "## Model benchmark",
-        "## Vmapped seeds: CIFAR-10 squeezenet1_1, bfloat16, Mish vs Nish",
-    ):
-        assert title in report
     assert "Stopped after" not in report and "Failed with exit status" not in report
-    activation = report.split("## Activation benchmark")[1].split("## Model benchmark")[0]
-    models = report.split("## Model benchmark")[1].split("## Vmapped seeds")[0]
-    seeds = report.split("## Vmapped seeds")[1]
-    assert "| mish | nish |" in activation
+    for title in TITLES:
+        assert title in report, title
+    starts = [report.index(title) for title in TITLES]
+    assert starts == sorted(starts)
+    study, activation, models, seeds = (
+        report[start:end] for start, end in zip(starts, [*starts[1:], None], strict=True)
+    )
+    assert "2 vmapped" in study and "The smoke variant: 4 runs in " in study
+    assert "[SMOKE run: reduced protocol" in study
+    assert "| relu | silu | gelu | mish | nish | naive nish |" in activation
     assert "squeezenet1_1" in models and "nish" in models
-    assert "[ACCELERATOR_CHECK_CPU_SMOKE run: reduced protocol" in seeds
-    assert "- squeezenet1_1, 2 epochs: mish " in seeds and "; p = " in seeds
-    for job in ("squeezenet1_1-mish", "squeezenet1_1-nish"):
-        assert f"- {job}: epoch 1 (with compilation)" in report
+    assert '"benchmark": "mnist_mlp"' in seeds and "speedup_vmapped" in seeds
+    # The study's outputs, where a committer finds them.
+    results = tmp_path / "results" / "cifar10_study" / "smoke"
+    with open(results / "runs.csv", newline="") as file:
+        assert len(list(csv.DictReader(file))) == 4
+    for name in ("comparisons.csv", "table.md", "figure.png", "meta.json", "config.json"):
+        assert (results / name).is_file(), name
     assert (tmp_path / "accelerator_check.log").stat().st_size > 0
-    assert (tmp_path / "accelerator_check_figure.png").is_file()

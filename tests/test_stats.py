@@ -91,6 +91,10 @@ def test_minimum_detectable_difference_has_the_asked_power():
     assert power == pytest.approx(0.8, abs=1e-6)
     assert 0.18 < mdd < 0.21  # about 2.8 standard errors, as the normal approximation says
     assert math.isnan(stats.minimum_detectable_difference(0.3, 1))
+    # Few pairs reach far into the noncentral t's tail (scipy gives NaN there): still a number,
+    # and fewer pairs always need a larger difference.
+    few = [stats.minimum_detectable_difference(1.0, n) for n in (2, 3, 4, 5, 6)]
+    assert all(math.isfinite(d) for d in few) and few == sorted(few, reverse=True)
 
 
 def test_compare_activations_pairs_by_seed_and_refuses_unpaired():

@@ -26,13 +26,13 @@ Variants:
 - ``origin``: the notebook as closely as our sources allow (the stem, depths 12..22), 5 paired
   seeds instead of one; about 40 CPU-minutes per run on two cores, so meant for accelerators.
 - ``full``: the full-scale run for two CPU cores (about 3.3 hours on two quiet cores, resumable:
-  80 runs of 10 epochs, 13-15 s an epoch): all 60,000 training and 10,000 test images, the origin's optimiser,
-  BatchNorm and epochs, 5 paired seeds. The paper's four activations and the controls ELU and GELU
-  (is near-linearity alone enough?) at depths 20 and 25, and a learning-rate check (x0.3, x3) for
-  Mish and Nish at depth 25. Cut, and why: the convolutional stem (15x the cost of the MLP on a
-  CPU; the paper describes the sweep as "fully connected networks", which is what remains) and
-  every depth below 20 (the claim is about depth 15 and beyond; 15 itself would add a quarter to
-  the time: ``--config.depths='(15, 20, 25)'`` runs it).
+  80 runs of 10 epochs, 13-15 s an epoch): all 60,000 training and 10,000 test images, the
+  origin's optimiser, BatchNorm and epochs, 5 paired seeds. The paper's four activations and the
+  controls ELU and GELU (is near-linearity alone enough?) at depths 20 and 25, and a learning-rate
+  check (x0.3, x3) for Mish and Nish at depth 25. Cut, and why: the convolutional stem (15x the
+  cost of the MLP on a CPU; the paper describes the sweep as "fully connected networks", which is
+  what remains) and every depth below 20 (the claim is about depth 15 and beyond; 15 itself would
+  add a quarter to the time: ``--config.depths='(15, 20, 25)'`` runs it).
 - ``ours``: the earlier reading, kept as a labelled alternative: no stem, SGD with momentum 0.9
   (about ten times the origin's effective step), depths 1..30.
 - ``quick`` (a few minutes on two CPU cores: 4,096 training images, 2 epochs, 3 depths, 2 seeds)

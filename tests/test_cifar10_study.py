@@ -1,0 +1,194 @@
+"""The CIFAR-10 study (experiments/cifar10_study.py) and its airbench94 network and recipe, on real
+CIFAR-10 images: the smoke variant end to end, the whitening layer, the alternating flip,
+determinism, and the activation at every nonlinearity."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments import cifar10_study, readme
+from experiments.airbench import WHITENING_WIDTH, Airbench, whitening_kernel
+from experiments.airbench_recipe import Programs, Recipe, normalize, put_on_device, train_seeds
+from experiments.configs.cifar10_study import get_config
+from nish_jax.activations import get_activation
+from nish_jax.data import NORMALIZATION, load
+
+MEAN, STD = (jnp.asarray(v) for v in NORMALIZATION["cifar10"])
+# A recipe small enough to train in seconds on a CPU.
+TINY = Recipe(widths=(4, 8, 8), batch_size=128, train_epochs=1.0)
+
+
+def real_images(split: str, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """A class-balanced subset of real CIFAR-10 (uint8 NHWC images, labels), mixed classes."""
+    dataset = load("cifar10", split).subset(count)
+    order = np.random.default_rng(0).permutation(count)
+    return dataset.images[order], dataset.labels[order]
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    return put_on_device(real_images("train", 512), real_images("test", 100), MEAN, STD, TINY)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    config = get_config("smoke")
+    config.output_root = str(tmp_path_factory.mktemp("results"))
+    return config, cifar10_study.run(config)
+
+
+def test_smoke_study_writes_every_output_with_paired_comparisons(smoke):
+    config, results = smoke
+    for name in ("runs", "comparisons", "table", "table_csv", "figure", "summary", "config"):
+        assert os.path.getsize(results.files[name]) > 0, name
+    pairs = {(row["activation"], row["seed"]) for row in results.runs}
+    assert pairs == set(itertools.product(config.activations, range(config.num_seeds)))
+    for row in results.runs:
+        assert row["diverged"] is False and row["dataset"] == "cifar10 (JPEG copy)"
+        assert 0 <= row["test_top1_percent"] <= 100 and math.isfinite(row["test_loss"])
+    (comparison,) = results.comparisons  # nish against relu
+    assert (comparison["activation"], comparison["baseline"]) == ("nish", "relu")
+    assert comparison["n_pairs"] == config.num_seeds and comparison["primary"]
+    by_run = {(r["activation"], r["seed"]): r["test_top1_percent"] for r in results.runs}
+    differences = [by_run["nish", s] - by_run["relu", s] for s in range(config.num_seeds)]
+    assert comparison["mean_diff"] == pytest.approx(np.mean(differences))
+    table = open(results.files["table_csv"]).read()
+    assert "mde_80_power" in table.splitlines()[0]
+    assert "JPEG" in open(results.files["table"]).read()
+
+
+def test_smoke_study_republishes_from_its_committed_files(smoke):
+    config, results = smoke
+    committed, runs, meta = readme.load_committed(results.directory)
+    committed.output_root = config.output_root
+    again = cifar10_study.publish_runs(committed, runs, meta)
+    assert len(again.comparisons) == len(results.comparisons)
+    for new, old in zip(again.comparisons, results.comparisons, strict=True):
+        for key, value in old.items():
+            if isinstance(value, float):
+                assert new[key] == pytest.approx(value, nan_ok=True), key
+            else:
+                assert new[key] == value, key
+
+
+def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch):
+    """Finished runs are kept: the same config trains nothing again; another setting does."""
+    config, results = smoke
+    trained = []
+    real_train_seeds = cifar10_study.train_seeds
+
+    def counting(programs, seeds, data):
+        trained.extend(seeds)
+        return real_train_seeds(programs, seeds, data)
+
+    monkeypatch.setattr(cifar10_study, "train_seeds", counting)
+    again = cifar10_study.run(config)
+    assert trained == [] and again.runs == results.runs
+    os.remove(cifar10_study.finished_path(config, "nish", "cifar10 (JPEG copy)", 1))
+    cifar10_study.run(config)  # as if stopped before nish's seed 1 finished
+    assert trained == [1]
+
+
+def test_whitening_layer_whitens_real_patches():
+    images = normalize(jnp.asarray(real_images("train", 200)[0]), MEAN, STD, jnp.float32)
+    inputs = []
+
+    def record(x):
+        inputs.append(x)
+        return x
+
+    model = Airbench(record, (4, 8, 8))
+    variables = model.init(jax.random.key(0), images[:1])
+    kernel, eigenvalues = whitening_kernel(images)
+    variables = {**variables, "whitening": {"kernel": jnp.asarray(kernel)}}
+    inputs.clear()
+    model.apply(variables, images)
+    whitened = np.asarray(inputs[0], np.float64).reshape(-1, WHITENING_WIDTH)
+    half = WHITENING_WIDTH // 2
+    np.testing.assert_allclose(whitened[:, half:], -whitened[:, :half], atol=1e-6)
+    covariance = whitened[:, :half].T @ whitened[:, :half] / len(whitened)
+    eps = 5e-4
+    expected = np.diag(eigenvalues / (eigenvalues + eps))
+    np.testing.assert_allclose(covariance, expected, atol=2e-3)
+    retained = eigenvalues > 50 * eps  # directions well above the regulariser
+    assert retained.sum() >= 4  # on 2x2 CIFAR patches: 6 of the 12
+    np.testing.assert_allclose(covariance[np.ix_(retained, retained)], np.eye(retained.sum()),
+                               atol=0.025)  # fmt: skip
+
+
+def test_alternating_flip_mirrors_each_image_in_exactly_one_of_two_epochs(tiny_data):
+    programs = Programs(get_activation("relu"), TINY, tiny_data, jnp.float32)
+    seeds = jnp.array([0, 1], jnp.int32)
+    flips = [np.asarray(programs.plan(seeds, jnp.int32(e), tiny_data)["flips"]) for e in range(4)]
+    for epoch in range(3):
+        assert np.all(flips[epoch] ^ flips[epoch + 1])
+    assert 0.4 < flips[0].mean() < 0.6
+    assert not np.array_equal(flips[0][0], flips[0][1])  # seeds differ
+
+
+def test_same_seed_same_run_alone_or_vmapped_and_the_same_start_for_every_activation(tiny_data):
+    relu = Programs(get_activation("relu"), TINY, tiny_data, jnp.float32)
+    nish = Programs(get_activation("nish"), TINY, tiny_data, jnp.float32)
+    seeds = jnp.array([3], jnp.int32)
+    same_start = jax.tree.map(np.array_equal, relu.init(seeds), nish.init(seeds))
+    assert all(jax.tree.leaves(same_start))
+    same_plan = jax.tree.map(
+        np.array_equal,
+        relu.plan(seeds, jnp.int32(1), tiny_data),
+        nish.plan(seeds, jnp.int32(1), tiny_data),
+    )
+    assert all(jax.tree.leaves(same_plan))
+    first, again = (train_seeds(relu, [3], tiny_data)[0] for _ in range(2))
+    other = train_seeds(relu, [4], tiny_data)[0]
+    for key in ("test_top1", "test_loss", "train_losses"):
+        assert first[key] == again[key]
+    assert first["test_loss"] != other["test_loss"]
+    side_by_side = train_seeds(relu, [3, 4], tiny_data)  # vmapped: each seed as on its own
+    for alone, vmapped in zip((first, other), side_by_side, strict=True):
+        assert vmapped["train_losses"] == pytest.approx(alone["train_losses"], rel=1e-5)
+        assert vmapped["test_loss"] == pytest.approx(alone["test_loss"], rel=1e-5)
+
+
+def equations(jaxpr) -> list:
+    """Every equation of a jaxpr, those of its sub-jaxprs included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        found.append(eqn)
+        for param in eqn.params.values():
+            for value in param if isinstance(param, list | tuple) else [param]:
+                inner = value if hasattr(value, "eqns") else getattr(value, "jaxpr", None)
+                if hasattr(inner, "eqns"):
+                    found += equations(inner)
+    return found
+
+
+def test_activation_is_every_nonlinearity():
+    calls = []
+
+    def counting(x):
+        calls.append(x.shape)
+        return x
+
+    model = Airbench(counting, (4, 8, 8))
+    images = normalize(jnp.asarray(real_images("test", 10)[0]), MEAN, STD, jnp.float32)
+    variables = model.init(jax.random.key(0), images)
+    calls.clear()
+    jaxpr = jax.make_jaxpr(lambda x: model.apply(variables, x, train=True, mutable=True))(images)
+    # After the whitening layer, and twice in each of the 3 conv groups, on feature maps.
+    assert calls == [(10, 31, 31, 24), (10, 15, 15, 4), (10, 15, 15, 4), (10, 7, 7, 8),
+                     (10, 7, 7, 8), (10, 3, 3, 8), (10, 3, 3, 8)]  # fmt: skip
+    # With an identity activation nothing else is nonlinear but the max-pools and BatchNorm's
+    # clamp of each channel's variance at zero (a per-channel max, not one on feature maps).
+    found = equations(jaxpr.jaxpr)
+    nonlinear = {"min", "exp", "log", "tanh", "logistic", "erf", "sin", "cos", "select_n"}
+    assert not {str(eqn.primitive) for eqn in found} & nonlinear
+    for eqn in found:
+        if str(eqn.primitive) == "max":
+            assert eqn.outvars[0].aval.ndim == 1, eqn
