@@ -61,11 +61,12 @@ def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
     assert len(points) == 7 and len(rows) == 14
     assert {r["seed"] for r in rows} == {"0", "1"}
     assert all(0.0 <= float(r["test_top1_percent"]) <= 100.0 for r in rows)
-    primary = [c for c in results.comparisons if c["primary"]]
-    assert {(c["cell"], c["baseline"]) for c in primary} == {
-        ("depth=3, lr_factor=1.0", "relu"),
-        ("depth=3, lr_factor=1.0", "gelu"),
-    }
+    # Primary: Nish against the paper's activations at the primary depth; the GELU control
+    # and the other learning rate are exploratory.
+    primary = {(c["cell"], c["baseline"]) for c in results.comparisons if c["primary"]}
+    assert primary == {("depth=3, lr_factor=1.0", "relu")}
+    exploratory = {(c["cell"], c["baseline"]) for c in results.comparisons} - primary
+    assert ("depth=3, lr_factor=1.0", "gelu") in exploratory
     first = run_dirs(output_root)
     assert len(first) == 14  # one program per (point, seed)
 
