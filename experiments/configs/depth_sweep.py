@@ -27,8 +27,9 @@ Variants:
   seeds instead of one; about 40 CPU-minutes per run on two cores, so meant for accelerators.
 - ``full``: the full-scale run for two CPU cores, resumable, so it can be done in parts: 80 runs
   of 10 epochs, about 21 s an epoch through the engine at depth 20 (measured 2026-11-28; the bare
-  step measured alone, without dropout or preprocessing, takes 13-15 s; the gap is not yet
-  broken down), so about 4.8 hours on two quiet cores, over the 3 hours we aimed for: the
+  step measured alone without dropout takes 13-15 s: drawing the dropout masks with threefry is
+  most of the gap, the divergence check, evaluation and the host loop the rest), so about 4.8
+  hours on two quiet cores, over the 3 hours we aimed for: the
   origin's 10 epochs were kept because its deep networks were still climbing at epoch 10. All
   60,000 training and 10,000 test images, the
   origin's optimiser, BatchNorm and epochs, 5 paired seeds. The paper's four activations and the
