@@ -16,6 +16,7 @@ runs and points go on.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -90,12 +91,21 @@ def train_grid(
     """Train (or resume, or reuse) every point; one row per run (per measured row if
     ``measure`` is given): the point's keys, ``activation``, ``seed``, ``diverged``,
     ``diverged_step``, the final metrics (accuracies in %), where the training data was read from
-    and the run directory."""
+    and the run directory.
+
+    Without ``measure``, a finished program's final metrics are also kept in a small record,
+    ``<output_root>/finished/<run directory name>.json``, and used instead of the run directory
+    when they are there: records can be committed, so a long sweep can be done in parts across
+    machines or sessions that do not keep the (large) run directories."""
     rows = []
     for point in progress_bar(points, desc=description, unit="point"):
         for train in programs(point, vmap_seeds):
             workdir = run_dir(output_root, train)
-            result = train_and_evaluate(train, workdir)
+            result = finished_result(output_root, workdir) if measure is None else None
+            if result is None:
+                result = train_and_evaluate(train, workdir)
+                if measure is None:
+                    record_result(output_root, workdir, result)
             extra = (
                 measure(train, result)
                 if measure
@@ -118,6 +128,29 @@ def train_grid(
                     }
                 )
     return rows
+
+
+def _record_path(output_root: str, workdir: str) -> str:
+    return os.path.join(output_root, "finished", os.path.basename(workdir) + ".json")
+
+
+def finished_result(output_root: str, workdir: str) -> dict[str, Any] | None:
+    """The recorded final metrics of a finished program, or None if it has no record."""
+    path = _record_path(output_root, workdir)
+    if not os.path.exists(path):
+        return None
+    with open(path) as file:
+        return json.load(file)
+
+
+def record_result(output_root: str, workdir: str, result: Mapping[str, Any]) -> None:
+    """Keep a finished program's final metrics (written aside, then renamed: never half)."""
+    path = _record_path(output_root, workdir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    record = {"runs": result["runs"], "data_source": result["data_source"]}
+    with open(path + ".tmp", "w") as file:
+        json.dump(record, file, indent=1)
+    os.replace(path + ".tmp", path)
 
 
 def _final_metrics(final: Mapping[str, Any]) -> dict[str, float]:

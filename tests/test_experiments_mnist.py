@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 
 import jax
@@ -85,6 +86,19 @@ def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
     assert {r["workdir"] for r in changed.runs} <= {
         os.path.join(output_root, "runs", d) for d in new
     }
+
+
+def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
+    """Finished programs leave small records; without the (large) run directories, as on a new
+    checkout of the committed results, the sweep trains nothing again and publishes the same."""
+    config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
+    config.depths, config.primary_depths, config.learning_rate_factors = (1,), (1,), ()
+    first = depth_sweep.run(config)
+    assert len(os.listdir(tmp_path / "finished")) == 4  # 2 activations x 2 seeds
+    shutil.rmtree(tmp_path / "runs")
+    again = depth_sweep.run(config)
+    assert not (tmp_path / "runs").exists()
+    assert report.read_csv(again.files["runs"]) == report.read_csv(first.files["runs"])
 
 
 def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
