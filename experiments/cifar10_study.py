@@ -109,40 +109,45 @@ def data_note(runs: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def train_activation(
-    config: ml_collections.ConfigDict, recipe: Recipe, act: str, data: DeviceData, dataset: str
+def train_study(
+    config: ml_collections.ConfigDict, recipe: Recipe, data: DeviceData, dataset: str
 ) -> list[dict[str, Any]]:
-    """Every seed of one activation, ``config.seeds_per_program`` at a time; one row each.
+    """Every run of the study, one row each: seed groups (``config.seeds_per_program`` seeds
+    trained side by side) in order, every activation within a group, so that a study stopped
+    part way leaves complete pairs of seeds to compare.
 
     Each finished run's row is kept in ``<output_root>/cifar10_study/<name>/finished/``, keyed by
     everything that changes its computation, so a stopped study continues where it stopped and a
-    changed one never reuses a run of other settings."""
+    changed one never reuses a run of other settings. Each activation's programs compile once,
+    and only if one of its runs is missing."""
     seeds = list(range(config.seed, config.seed + config.num_seeds))
-    programs = None  # compiled only if a run is missing
+    programs: dict[str, Programs] = {}
     rows = []
     for start in range(0, len(seeds), config.seeds_per_program):
         group = seeds[start : start + config.seeds_per_program]
-        paths = [finished_path(config, act, dataset, seed) for seed in group]
-        if all(os.path.exists(path) for path in paths):
-            for path in paths:
-                with open(path) as file:
-                    rows.append(json.load(file))
-            continue
-        if programs is None:
-            dtype = COMPUTE_DTYPES[config.compute_dtype]
-            programs = Programs(get_activation(act), recipe, data, dtype)
-        for result, path in zip(train_seeds(programs, group, data), paths, strict=True):
-            rows.append(run_row(act, dataset, len(group), result))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + ".tmp", "w") as file:
-                json.dump(rows[-1], file)
-            os.replace(path + ".tmp", path)  # a kill never leaves half a row
-            print(
-                f"{act} seed {result['seed']}: {rows[-1][METRIC]:.2f}% "
-                f"({sum(result['epoch_seconds']):.0f} s)",
-                flush=True,
-            )
-    return rows
+        for act in config.activations:
+            paths = [finished_path(config, act, dataset, seed) for seed in group]
+            if all(os.path.exists(path) for path in paths):
+                for path in paths:
+                    with open(path) as file:
+                        rows.append(json.load(file))
+                continue
+            if act not in programs:
+                dtype = COMPUTE_DTYPES[config.compute_dtype]
+                programs[act] = Programs(get_activation(act), recipe, data, dtype)
+            for result, path in zip(train_seeds(programs[act], group, data), paths, strict=True):
+                rows.append(run_row(act, dataset, len(group), result))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path + ".tmp", "w") as file:
+                    json.dump(rows[-1], file)
+                os.replace(path + ".tmp", path)  # a kill never leaves half a row
+                print(
+                    f"{act} seed {result['seed']}: {rows[-1][METRIC]:.2f}% "
+                    f"({sum(result['epoch_seconds']):.0f} s)",
+                    flush=True,
+                )
+    order = {act: i for i, act in enumerate(config.activations)}
+    return sorted(rows, key=lambda row: (order[row["activation"]], row["seed"]))
 
 
 def finished_path(config: ml_collections.ConfigDict, act: str, dataset: str, seed: int) -> str:
@@ -425,10 +430,7 @@ def run(config: ml_collections.ConfigDict) -> report.Results:
     report.enable_compilation_cache(config.output_root)
     data, source = load_data(config, recipe)
     dataset = "cifar10" if is_official(source) else "cifar10 (JPEG copy)"
-    runs = []
-    for act in config.activations:
-        runs += train_activation(config, recipe, act, data, dataset)
-    return publish_runs(config, runs)
+    return publish_runs(config, train_study(config, recipe, data, dataset))
 
 
 def publish_runs(

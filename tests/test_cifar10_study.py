@@ -85,15 +85,20 @@ def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch
     real_train_seeds = cifar10_study.train_seeds
 
     def counting(programs, seeds, data):
-        trained.extend(seeds)
+        trained.extend((programs.model.act.__name__, seed) for seed in seeds)
         return real_train_seeds(programs, seeds, data)
 
     monkeypatch.setattr(cifar10_study, "train_seeds", counting)
     again = cifar10_study.run(config)
     assert trained == [] and again.runs == results.runs
-    os.remove(cifar10_study.finished_path(config, "nish", "cifar10 (JPEG copy)", 1))
-    cifar10_study.run(config)  # as if stopped before nish's seed 1 finished
-    assert trained == [1]
+    for act, seed in (("relu", 1), ("nish", 0)):
+        os.remove(cifar10_study.finished_path(config, act, "cifar10 (JPEG copy)", seed))
+    again = cifar10_study.run(config)  # as if stopped before these two runs finished
+    # Seed by seed, every activation within a seed: a study stopped part way has complete pairs.
+    assert trained == [("nish", 0), ("relu", 1)]
+    assert [(row["activation"], row["seed"]) for row in again.runs] == [
+        (row["activation"], row["seed"]) for row in results.runs
+    ]
 
 
 def test_whitening_layer_whitens_real_patches():
