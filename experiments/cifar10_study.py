@@ -354,6 +354,19 @@ def paper_gap_range() -> tuple[float, float]:
     return min(gaps), max(gaps)
 
 
+def scale(config: ml_collections.ConfigDict) -> str:
+    """The protocol and scale of a study, in one line (its summary and the README say it)."""
+    recipe = check_config(config)
+    return (
+        f"airbench94 recipe, widths {'/'.join(map(str, recipe.widths))}, "
+        f"{recipe.train_epochs} epochs of batch {recipe.batch_size}, "
+        f"{config.train_subset or 'all 50,000'} training and {config.test_subset or 'all 10,000'} "
+        f"test images, {config.compute_dtype} compute, {config.num_seeds} paired seeds "
+        f"({config.seed}..{config.seed + config.num_seeds - 1}) per activation, every "
+        "nonlinearity the activation under test"
+    )
+
+
 def summary_lines(
     config: ml_collections.ConfigDict,
     recipe: Recipe,
@@ -363,12 +376,7 @@ def summary_lines(
 ) -> list[str]:
     low, high = paper_gap_range()
     lines = [
-        f"- Protocol: airbench94 recipe, widths {'/'.join(map(str, recipe.widths))}, "
-        f"{recipe.train_epochs} epochs of batch {recipe.batch_size}, "
-        f"{config.train_subset or 'all 50,000'} training and {config.test_subset or 'all 10,000'} "
-        f"test images, {config.compute_dtype} compute, {config.num_seeds} paired seeds "
-        f"({config.seed}..{config.seed + config.num_seeds - 1}) per activation, every "
-        "nonlinearity the activation under test.",
+        f"- Protocol: {scale(config)}.",
         f"- Primary endpoint: {config.primary}; Nish minus each activation, paired by seed, "
         "Holm-adjusted:",
     ]

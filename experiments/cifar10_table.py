@@ -147,20 +147,27 @@ def data_note(runs: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def protocol_notes(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
-) -> list[str]:
+def scale(config: ml_collections.ConfigDict) -> str:
+    """The protocol and scale of a table run, in one line (its notes and the README say it)."""
     train = config.train
     subset = f"{train.train_subset or 'all'} training and {train.test_subset or 'all'} test images"
     models = ", ".join(
         f"{n} = {paper_results.READINGS[config.reading][n]}" for n in config.networks
     )
-    return [
-        f"- Scale: {train.num_runs} paired seeds per cell, {subset}, {train.optimizer} lr "
+    return (
+        f"{train.num_runs} paired seeds per cell, {subset}, {train.optimizer} lr "
         f"{train.learning_rate} ({train.schedule}), batch {train.batch_size}, crop padding "
         f"{train.augmentation.crop_padding}, hflip {train.augmentation.hflip}; networks "
         f"({config.reading} reading, {config.stem} stems): {models}; every epoch column read from "
-        f"one {max(config.epochs)}-epoch run per seed.",
+        f"one {max(config.epochs)}-epoch run per seed"
+    )
+
+
+def protocol_notes(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    return [
+        f"- Scale: {scale(config)}.",
         "- Ours: mean test accuracy (%) / mean test loss / standard deviation of the accuracy over "
         "seeds (% points), as the paper reports. Nish - Mish: paired mean difference over seeds "
         "with its 95% CI; p: paired t-test, Holm-adjusted within its family (primary: the last "
@@ -223,7 +230,7 @@ def run(config: ml_collections.ConfigDict) -> report.Results:
         points(config),
         output_root=config.output_root,
         vmap_seeds=config.vmap_seeds,
-        measure=grid.at_epochs(sorted(config.epochs)),
+        measurement=grid.at_epochs(sorted(config.epochs)),
         description=f"Table 1 [{config.name}]",
     )
     return publish_runs(config, runs)

@@ -12,7 +12,6 @@ activation per cell, paired by seed, Holm-adjusted), ``table.md``, ``figure.png`
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -112,18 +111,7 @@ def make_table(
                 )
         name = stats.cell_name(where)
         mine = [c for c in compared if c["cell"] == name]
-        if mine:
-            # the best other activation has the highest accuracy: Nish's smallest difference
-            best = min(
-                mine, key=lambda c: math.inf if math.isnan(c["mean_diff"]) else c["mean_diff"]
-            )
-            line.append(
-                f"{best['mean_diff']:+.2f} [{best['ci_low']:+.2f}, {best['ci_high']:+.2f}] "
-                f"vs {best['baseline']}"
-            )
-            line.append(f"{best['p_holm']:.3g}")
-        else:
-            line += ["-", "-"]
+        line += report.versus_best_other(mine, higher_is_better=True)
         cells.append(line)
     rivals = [act for act in config.activations if act != REFERENCE]
     notes = [

@@ -21,6 +21,7 @@ layer), ``comparisons.csv`` (exploratory), ``table.md``, ``figure.png`` and ``su
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -141,7 +142,7 @@ def _run_variables(state: Any, run: int) -> dict[str, Any]:
     return {"params": take(state.params), "batch_stats": take(state.batch_stats)}
 
 
-def measure_flow(config: ml_collections.ConfigDict) -> grid.Measure:
+def measure_flow(config: ml_collections.ConfigDict) -> grid.Measurement:
     """Per run, stage and hidden layer: gradient norms and zero-gradient units (probe batch)."""
     train0 = config.train
     inputs, labels = probe_batch(
@@ -174,7 +175,9 @@ def measure_flow(config: ml_collections.ConfigDict) -> grid.Measure:
                     )
         return rows
 
-    return measure
+    return grid.Measurement(
+        grid.measurement_key("gradient_flow", num_examples=config.num_examples), measure
+    )
 
 
 def per_run(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -197,7 +200,9 @@ def per_run(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "activation": act,
                 "seed": seed,
                 "diverged": diverged,
-                "log10_first_over_last": float(np.log10(first / last)) if last > 0 else np.nan,
+                # math.log10 (the C library's), not np.log10, whose SIMD paths differ by CPU in
+                # the last bits: republishing on another machine gives the same files
+                "log10_first_over_last": math.log10(first / last) if last > 0 else math.nan,
                 "dead_percent": 100 * float(np.mean([row["dead_fraction"] for row in layers])),
             }
         )
@@ -214,13 +219,9 @@ def comparisons(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return compared
 
 
-def _select(rows: Sequence[Mapping[str, Any]], **where: Any) -> list[Mapping[str, Any]]:
-    return [row for row in rows if all(row[key] == value for key, value in where.items())]
-
-
 def layer_means(rows: Sequence[dict[str, Any]], metric: str, **where: Any) -> np.ndarray:
     """``metric`` per layer (1..depth), averaged over the runs of the selected point and stage."""
-    selected = _select(rows, **where)
+    selected = grid.select(rows, **where)
     layers = sorted({row["layer"] for row in selected})
     return np.array(
         [np.mean([row[metric] for row in selected if row["layer"] == layer]) for layer in layers]
@@ -341,7 +342,7 @@ def run(config: ml_collections.ConfigDict) -> report.Results:
         found,
         output_root=config.output_root,
         vmap_seeds=config.vmap_seeds,
-        measure=measure_flow(config),
+        measurement=measure_flow(config),
         description=f"gradient flow [{config.name}]",
     )
     return publish_runs(config, rows)

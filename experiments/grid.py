@@ -16,7 +16,9 @@ runs and points go on.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +29,10 @@ import ml_collections
 
 from nish_jax.train import read_rows, train_and_evaluate
 from nish_jax.train.config import fingerprint
+from nish_jax.train.metrics import plain_number
 from nish_jax.train.progress import progress_bar
+
+_log = logging.getLogger(__name__)
 
 FINAL_METRICS = ("train_loss", "train_top1", "test_loss", "test_top1")
 
@@ -42,9 +47,23 @@ class Point:
     train: ml_collections.ConfigDict
 
 
-# measure(point's engine config of one program, its train_and_evaluate result) -> extra rows,
-# each with the program's "run" index and the metrics to add to that run's row.
-Measure = Callable[[ml_collections.ConfigDict, dict[str, Any]], list[dict[str, Any]]]
+@dataclass(frozen=True)
+class Measurement:
+    """What an experiment measures on each trained program, beyond its final metrics.
+
+    ``measure(engine config of one program, its train_and_evaluate result)`` returns extra rows,
+    each with the program's ``"run"`` index and the metrics to add to that run's row. ``key``
+    names what, besides the training, the rows depend on (:func:`measurement_key`): the rows are
+    recorded under it, so that a program measured once is never trained or measured again."""
+
+    key: str
+    measure: Callable[[ml_collections.ConfigDict, dict[str, Any]], list[dict[str, Any]]]
+
+
+def measurement_key(name: str, **settings: Any) -> str:
+    """``<name>-<hash of settings>``: the record key of a measurement with these settings."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode())
+    return f"{name}-{digest.hexdigest()[:10]}"
 
 
 def engine_config(
@@ -85,35 +104,52 @@ def train_grid(
     *,
     output_root: str,
     vmap_seeds: bool,
-    measure: Measure | None = None,
+    measurement: Measurement | None = None,
     description: str = "points",
 ) -> list[dict[str, Any]]:
-    """Train (or resume, or reuse) every point; one row per run (per measured row if
-    ``measure`` is given): the point's keys, ``activation``, ``seed``, ``diverged``,
+    """Train (or resume, or reuse) every point; one row per run (per measured row if a
+    ``measurement`` is given): the point's keys, ``activation``, ``seed``, ``diverged``,
     ``diverged_step``, the final metrics (accuracies in %), where the training data was read from
     and the run directory.
 
-    Without ``measure``, a finished program's final metrics are also kept in a small record,
-    ``<output_root>/finished/<run directory name>.json``, and used instead of the run directory
-    when they are there: records can be committed, so a long sweep can be done in parts across
-    machines or sessions that do not keep the (large) run directories."""
+    A finished program leaves a small record of its final metrics in
+    ``<output_root>/finished/<run directory name>.json`` and, if measured, one of its final
+    metrics and measured rows in ``<run directory name>.<measurement key>.json``; a record that is
+    there is used instead of training. Records can be committed, so a long sweep can be done in
+    parts across machines or sessions that do not keep the (large) run directories, and a program
+    trained by one experiment and measured by another is trained once."""
     rows = []
+    key = measurement.key if measurement else None
     for point in progress_bar(points, desc=description, unit="point"):
         for train in programs(point, vmap_seeds):
             workdir = run_dir(output_root, train)
-            result = finished_result(output_root, workdir) if measure is None else None
-            if result is None:
+            record = finished_result(output_root, workdir, key)
+            if record is None:
                 result = train_and_evaluate(train, workdir)
-                if measure is None:
-                    record_result(output_root, workdir, result)
-            extra = (
-                measure(train, result)
-                if measure
-                else [{"run": r} for r in range(len(result["runs"]))]
+                plain = finished_result(output_root, workdir)
+                if plain is None:
+                    plain = record_result(output_root, workdir, result)
+                elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
+                    _log.warning(
+                        "%s was trained again to be measured and ended unlike its record %s "
+                        "(another machine's arithmetic?); the record is kept for its final "
+                        "metrics, the measurement is of the state trained now",
+                        workdir,
+                        _record_path(output_root, workdir),
+                    )
+                record = plain
+                if measurement:
+                    measured = measurement.measure(train, result)
+                    record = record_result(output_root, workdir, plain, key, measured)
+            measured = (
+                record["measured"]
+                if measurement
+                else [{"run": r} for r in range(len(record["runs"]))]
             )
-            for measured in extra:
-                run = measured.pop("run")
-                final = result["runs"][run]
+            for extra in measured:
+                extra = dict(extra)
+                run = extra.pop("run")
+                final = record["runs"][run]
                 rows.append(
                     {
                         **point.keys,
@@ -122,35 +158,46 @@ def train_grid(
                         "diverged": bool(final["diverged"]),
                         "diverged_step": final["diverged_step"],
                         **_final_metrics(final),
-                        **measured,
-                        "data_source": result["data_source"],
+                        **extra,
+                        "data_source": record["data_source"],
                         "workdir": workdir,
                     }
                 )
     return rows
 
 
-def _record_path(output_root: str, workdir: str) -> str:
-    return os.path.join(output_root, "finished", os.path.basename(workdir) + ".json")
+def _record_path(output_root: str, workdir: str, key: str | None = None) -> str:
+    name = os.path.basename(workdir) + (f".{key}" if key else "")
+    return os.path.join(output_root, "finished", name + ".json")
 
 
-def finished_result(output_root: str, workdir: str) -> dict[str, Any] | None:
-    """The recorded final metrics of a finished program, or None if it has no record."""
-    path = _record_path(output_root, workdir)
+def finished_result(output_root: str, workdir: str, key: str | None = None) -> dict | None:
+    """The record of a finished program (of its measurement ``key``, if given), or None."""
+    path = _record_path(output_root, workdir, key)
     if not os.path.exists(path):
         return None
     with open(path) as file:
         return json.load(file)
 
 
-def record_result(output_root: str, workdir: str, result: Mapping[str, Any]) -> None:
-    """Keep a finished program's final metrics (written aside, then renamed: never half)."""
-    path = _record_path(output_root, workdir)
+def record_result(
+    output_root: str,
+    workdir: str,
+    result: Mapping[str, Any],
+    key: str | None = None,
+    measured: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Keep a finished program's final metrics, and its measured rows under the measurement's
+    ``key`` (written aside, then renamed: never half); returns the record."""
+    path = _record_path(output_root, workdir, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     record = {"runs": result["runs"], "data_source": result["data_source"]}
+    if key:
+        record["measured"] = list(measured)
     with open(path + ".tmp", "w") as file:
-        json.dump(record, file, indent=1)
+        json.dump(record, file, indent=1, default=plain_number)
     os.replace(path + ".tmp", path)
+    return json.loads(json.dumps(record, default=plain_number))  # as a later reader sees it
 
 
 def _final_metrics(final: Mapping[str, Any]) -> dict[str, float]:
@@ -163,23 +210,26 @@ def _final_metrics(final: Mapping[str, Any]) -> dict[str, float]:
     return values
 
 
+def select(rows: Sequence[Mapping[str, Any]], **where: Any) -> list[Mapping[str, Any]]:
+    """The rows whose keys equal ``where``'s values, in row order."""
+    return [row for row in rows if all(row[key] == value for key, value in where.items())]
+
+
 def values_of(rows: Sequence[Mapping[str, Any]], metric: str, **where: Any) -> list[float]:
     """``metric`` of every run matching ``where`` (NaN for diverged runs), in row order."""
     return [
-        float(row[metric]) if not row["diverged"] else math.nan
-        for row in rows
-        if all(row[key] == value for key, value in where.items())
+        float(row[metric]) if not row["diverged"] else math.nan for row in select(rows, **where)
     ]
 
 
 def diverged_count(rows: Sequence[Mapping[str, Any]], **where: Any) -> tuple[int, int]:
     """(diverged runs, all runs) among the rows matching ``where``."""
-    matching = [row for row in rows if all(row[key] == value for key, value in where.items())]
+    matching = select(rows, **where)
     return sum(bool(row["diverged"]) for row in matching), len(matching)
 
 
-def at_epochs(epochs: Sequence[int]) -> Measure:
-    """A measure: each run's test metrics after each of ``epochs``, read from its history (one
+def at_epochs(epochs: Sequence[int]) -> Measurement:
+    """Each run's test metrics after each of ``epochs``, read from its history (one
     constant-schedule run read at 50, 100 and 150 epochs is three budgets of the same seed). A run
     that diverged by then, or stopped before, is a diverged row."""
 
@@ -209,4 +259,4 @@ def at_epochs(epochs: Sequence[int]) -> Measure:
                 )
         return rows
 
-    return measure
+    return Measurement(measurement_key("at_epochs", epochs=list(epochs)), measure)

@@ -261,7 +261,7 @@ def run(config: ml_collections.ConfigDict) -> report.Results:
         points(config, os.path.join(directory, "pretrained")),
         output_root=config.output_root,
         vmap_seeds=config.vmap_seeds,
-        measure=grid.at_epochs([config.train.num_epochs]),
+        measurement=grid.at_epochs([config.train.num_epochs]),
         description=f"Table 2 [{config.name}]",
     )
     return publish_runs(config, runs)

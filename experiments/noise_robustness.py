@@ -62,7 +62,7 @@ def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
     return found
 
 
-def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measure:
+def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measurement:
     """Test the trained weights of a program at every noise level (clean training)."""
 
     def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -81,7 +81,8 @@ def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measure:
                 )
         return rows
 
-    return measure
+    levels = [float(noise) for noise in config.noise_levels]
+    return grid.Measurement(grid.measurement_key("noise_levels", levels=levels), measure)
 
 
 def level_averages(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -159,16 +160,7 @@ def make_table(
                 for c in compared
                 if c["cell"] == stats.cell_name(where) and c["metric"] == "test_loss"
             ]
-            if mine:
-                # the best other activation has the lowest loss: Nish's largest difference
-                closest = max(mine, key=lambda c: _or(c["mean_diff"], -math.inf))
-                line.append(
-                    f"{closest['mean_diff']:+.3f} [{closest['ci_low']:+.3f}, "
-                    f"{closest['ci_high']:+.3f}] vs {closest['baseline']}"
-                )
-                line.append(f"{closest['p_holm']:.3g}")
-            else:
-                line += ["-", "-"]
+            line += report.versus_best_other(mine, higher_is_better=False, digits=3)
             cells.append(line)
     notes = [
         f"- Cells: test cross-entropy, mean {report.SPREADS[config.spread]} over "
@@ -179,10 +171,6 @@ def make_table(
         "per-level rows are exploratory.",
     ]
     return report.Table(columns, cells, numeric, notes)
-
-
-def _or(value: float, default: float) -> float:
-    return default if math.isnan(value) else value
 
 
 def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
@@ -259,7 +247,7 @@ def run(config: ml_collections.ConfigDict) -> report.Results:
         points(config),
         output_root=config.output_root,
         vmap_seeds=config.vmap_seeds,
-        measure=measure_every_level(config) if clean else None,
+        measurement=measure_every_level(config) if clean else None,
         description=f"noise robustness [{config.name}]",
     )
     return publish_runs(config, runs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import math
 import os
 import platform
 import subprocess
@@ -37,6 +38,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from experiments import stats  # noqa: E402
+from nish_jax.train.metrics import plain_number  # noqa: E402
 
 REDUCED_CONFIGS = ("quick", "smoke", "cpu")
 # What a "±" means, by the spread names the configs use.
@@ -94,6 +96,29 @@ def format_mean_spread(summary: stats.Summary, spread: str, digits: int = 2) -> 
     return mean if np.isnan(width) else f"{mean} ± {width:.{digits}f}"
 
 
+def versus_best_other(
+    comparisons: Sequence[Mapping[str, Any]], higher_is_better: bool, digits: int = 2
+) -> list[str]:
+    """The two table cells "Nish - best other [95% CI] vs <activation>" and its Holm p, for the
+    comparisons of one cell (``["-", "-"]`` when there are none). The best other activation is
+    the one Nish's difference is least favourable against; an untestable (NaN) difference is
+    never the best."""
+    if not comparisons:
+        return ["-", "-"]
+    sign = 1 if higher_is_better else -1
+
+    def advantage(row: Mapping[str, Any]) -> float:
+        return math.inf if math.isnan(row["mean_diff"]) else sign * row["mean_diff"]
+
+    best = min(comparisons, key=advantage)
+    spec = f"{{:+.{digits}f}}"
+    return [
+        f"{spec.format(best['mean_diff'])} [{spec.format(best['ci_low'])}, "
+        f"{spec.format(best['ci_high'])}] vs {best['baseline']}",
+        f"{best['p_holm']:.3g}",
+    ]
+
+
 def check_spread(spread: str) -> None:
     if spread not in SPREADS:
         raise ValueError(
@@ -110,7 +135,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str, columns: Sequence[st
         writer = csv.DictWriter(file, fieldnames=names)
         writer.writeheader()
         for row in rows:
-            writer.writerow({key: _plain(value) for key, value in row.items()})
+            writer.writerow({key: plain_number(value) for key, value in row.items()})
     return path
 
 
@@ -258,8 +283,3 @@ def enable_compilation_cache(root: str) -> None:
             "jax_compilation_cache_dir", os.path.abspath(os.path.join(root, ".xla_cache"))
         )
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python numbers, so the CSV holds plain numbers."""
-    return value.item() if hasattr(value, "item") else value

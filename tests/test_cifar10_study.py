@@ -53,11 +53,11 @@ def test_smoke_study_writes_every_output_with_paired_comparisons(smoke):
     for row in results.runs:
         assert row["diverged"] is False and row["dataset"] == "cifar10 (JPEG copy)"
         assert 0 <= row["test_top1_percent"] <= 100 and math.isfinite(row["test_loss"])
-    (comparison,) = results.comparisons  # nish against relu
-    assert (comparison["activation"], comparison["baseline"]) == ("nish", "relu")
+    (comparison,) = results.comparisons  # nish against mish
+    assert (comparison["activation"], comparison["baseline"]) == ("nish", "mish")
     assert comparison["n_pairs"] == config.num_seeds and comparison["primary"]
     by_run = {(r["activation"], r["seed"]): r["test_top1_percent"] for r in results.runs}
-    differences = [by_run["nish", s] - by_run["relu", s] for s in range(config.num_seeds)]
+    differences = [by_run["nish", s] - by_run["mish", s] for s in range(config.num_seeds)]
     assert comparison["mean_diff"] == pytest.approx(np.mean(differences))
     table = open(results.files["table_csv"]).read()
     assert "mde_80_power" in table.splitlines()[0]
@@ -91,14 +91,35 @@ def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch
     monkeypatch.setattr(cifar10_study, "train_seeds", counting)
     again = cifar10_study.run(config)
     assert trained == [] and again.runs == results.runs
-    for act, seed in (("relu", 1), ("nish", 0)):
+    for act, seed in (("mish", 1), ("nish", 0)):
         os.remove(cifar10_study.finished_path(config, act, "cifar10 (JPEG copy)", seed))
     again = cifar10_study.run(config)  # as if stopped before these two runs finished
     # Seed by seed, every activation within a seed: a study stopped part way has complete pairs.
-    assert trained == [("nish", 0), ("relu", 1)]
+    assert trained == [("nish", 0), ("mish", 1)]
     assert [(row["activation"], row["seed"]) for row in again.runs] == [
         (row["activation"], row["seed"]) for row in results.runs
     ]
+
+
+def test_the_readme_puts_the_study_beside_the_papers_table1(smoke):
+    """The README's Table 1 section: the paper's gaps, then the study's paired gap to Mish with
+    its scale, its minimum detectable difference and a verdict."""
+    config, results = smoke
+    section = readme.table1_side_by_side(
+        {("cifar10_study", config.name): readme.read_result(results.directory)}
+    )
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    assert [row.split(" | ")[0] for row in rows[:3]] == [
+        f"| paper, {epochs} epochs" for epochs in (50, 100, 150)
+    ]
+    ours = rows[-1]
+    (comparison,) = results.comparisons
+    assert f"ours: cifar10_study/{config.name}" in ours
+    assert cifar10_study.scale(config) in ours and "widths 8/16/16" in ours
+    assert f"{comparison['mean_diff']:+.2f} [{comparison['ci_low']:+.2f}," in ours
+    assert "detected with 80% power" in ours
+    claim = readme.claim_of("cifar10_study")
+    assert ours.rstrip(" |").endswith(readme.verdict(claim, results.comparisons))
 
 
 def test_whitening_layer_whitens_real_patches():

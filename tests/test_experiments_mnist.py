@@ -3,6 +3,8 @@ flow computation on a real batch."""
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import shutil
@@ -147,6 +149,37 @@ def test_gradient_flow_smoke_reuses_the_depth_sweeps_runs(output_root):
         for act in ("relu", "nish")
     }
     assert min(dead["relu"]) > 0.05 and max(dead["nish"]) == 0.0
+
+
+def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
+    """Gradient flow records each program's measurements with its final metrics: without the run
+    directories it trains and measures nothing again, and the depth sweep trains only the points
+    gradient flow did not. A program trained again that ends unlike its record is named."""
+    root = str(tmp_path)
+    config = smoke(gradient_flow_configs, root)
+    first = gradient_flow.run(config)
+    trained = run_dirs(root)
+    assert len(trained) == 2 * 2 * 2  # depths x activations x seeds
+    shutil.rmtree(tmp_path / "runs")
+    again = gradient_flow.run(config)
+    assert not (tmp_path / "runs").exists()
+    assert report.read_csv(again.files["runs"]) == report.read_csv(first.files["runs"])
+    depth_sweep.run(smoke(depth_sweep_configs, root))
+    # the GELU control (2 seeds) and the x3 learning rate for 2 activations (2 seeds each)
+    assert len(run_dirs(root)) == 6 and not run_dirs(root) & trained
+
+    program = sorted(trained)[0]
+    plain = tmp_path / "finished" / f"{program}.json"
+    record = json.loads(plain.read_text())
+    record["runs"][0]["test_top1"] = 0.5
+    plain.write_text(json.dumps(record))
+    for measured in (tmp_path / "finished").glob(f"{program}.gradient_flow-*.json"):
+        measured.unlink()
+    with caplog.at_level(logging.WARNING, logger="experiments.grid"):
+        third = gradient_flow.run(config)
+    assert program in caplog.text and "unlike its record" in caplog.text
+    rows = [r for r in third.runs if os.path.basename(r["workdir"]) == program]
+    assert rows and all(r["test_top1_percent"] == 50.0 for r in rows)
 
 
 @pytest.fixture(scope="module")

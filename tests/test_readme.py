@@ -34,6 +34,17 @@ def test_committed_tables_are_recomputed_from_their_runs(tmp_path, monkeypatch):
             )
 
 
+def test_a_study_under_way_is_not_a_committed_result(tmp_path):
+    """Only a published result (with its config.json) enters the README; the finished/ records
+    of a study that is still running or was stopped part way do not."""
+    study = tmp_path / "cifar10_study" / "cpu"
+    (study / "finished").mkdir(parents=True)
+    (study / "finished" / "relu-seed0-0123456789.json").write_text("{}")
+    assert readme.committed(str(tmp_path)) == []
+    (study / "config.json").write_text("{}")
+    assert readme.committed(str(tmp_path)) == [("cifar10_study", "cpu")]
+
+
 def comparison(
     baseline: str, diff: float, p: float, primary: bool = True, diverged: int = 0
 ) -> dict:

@@ -5,7 +5,13 @@ MLP at initialisation and after training.
 
 The networks and their training are the depth sweep's (experiments/configs/depth_sweep.py, same
 variant), so with the same ``output_root`` the trained runs are shared with it, not trained again
-(run directories are keyed by the training config). ``num_examples`` real MNIST test images
+(run directories are keyed by the training config). Each measured program leaves a record of its
+measurement and final metrics in ``<output_root>/finished/``, which the depth sweep reads too: for
+the ``full`` variant, run this experiment first (it trains the sweep's 60 programs at the primary
+depths, in the sweep's order, measuring each while its trained state is at hand), then the depth
+sweep, which trains only its learning-rate controls. A program whose depth-sweep record exists but
+whose run directory is gone (trained in another session) is trained again to be measured; a
+warning names it if it ends unlike its record. ``num_examples`` real MNIST test images
 (class-balanced) are the probe batch. Variants follow the depth sweep's: ``full`` (the primary
 depths 20 and 25, all six activations of the full sweep), ``origin``, ``ours``, ``quick`` (depths
 2 and 20) and ``smoke`` (seconds, for the tests). Everything here is exploratory.

@@ -53,7 +53,7 @@ class MetricWriter:
     def write(self, stream: str, row: Mapping[str, Any]) -> None:
         if not self.enabled:
             return
-        row = {key: _plain(value) for key, value in row.items()}
+        row = {key: plain_number(value) for key, value in row.items()}
         with open(os.path.join(self.workdir, f"{stream}.jsonl"), "a") as file:
             file.write(json.dumps(row) + "\n")
         csv_path = os.path.join(self.workdir, f"{stream}.csv")
@@ -66,6 +66,6 @@ class MetricWriter:
             writer.writerow(row)
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python numbers, so json and csv write them alike."""
+def plain_number(value: Any) -> Any:
+    """numpy and JAX scalars -> Python numbers, so json and csv write them alike."""
     return value.item() if hasattr(value, "item") else value
