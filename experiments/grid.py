@@ -119,28 +119,10 @@ def train_grid(
     parts across machines or sessions that do not keep the (large) run directories, and a program
     trained by one experiment and measured by another is trained once."""
     rows = []
-    key = measurement.key if measurement else None
     for point in progress_bar(points, desc=description, unit="point"):
         for train in programs(point, vmap_seeds):
             workdir = run_dir(output_root, train)
-            record = finished_result(output_root, workdir, key)
-            if record is None:
-                result = train_and_evaluate(train, workdir)
-                plain = finished_result(output_root, workdir)
-                if plain is None:
-                    plain = record_result(output_root, workdir, result)
-                elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
-                    _log.warning(
-                        "%s was trained again to be measured and ended unlike its record %s "
-                        "(another machine's arithmetic?); the record is kept for its final "
-                        "metrics, the measurement is of the state trained now",
-                        workdir,
-                        _record_path(output_root, workdir),
-                    )
-                record = plain
-                if measurement:
-                    measured = measurement.measure(train, result)
-                    record = record_result(output_root, workdir, plain, key, measured)
+            record = recorded_or_trained(train, workdir, output_root, measurement)
             measured = (
                 record["measured"]
                 if measurement
@@ -164,6 +146,35 @@ def train_grid(
                     }
                 )
     return rows
+
+
+def recorded_or_trained(
+    train: ml_collections.ConfigDict,
+    workdir: str,
+    output_root: str,
+    measurement: Measurement | None,
+) -> dict[str, Any]:
+    """One program's record (of its measurement, if given): read if it is there, else made by
+    training (or resuming, or reusing ``workdir``) and measuring."""
+    key = measurement.key if measurement else None
+    record = finished_result(output_root, workdir, key)
+    if record is not None:
+        return record
+    result = train_and_evaluate(train, workdir)
+    plain = finished_result(output_root, workdir)
+    if plain is None:
+        plain = record_result(output_root, workdir, result)
+    elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
+        _log.warning(
+            "%s was trained again to be measured and ended unlike its record %s (another "
+            "machine's arithmetic?); the record is kept for its final metrics, the measurement "
+            "is of the state trained now",
+            workdir,
+            _record_path(output_root, workdir),
+        )
+    if measurement is None:
+        return plain
+    return record_result(output_root, workdir, plain, key, measurement.measure(train, result))
 
 
 def _record_path(output_root: str, workdir: str, key: str | None = None) -> str:
