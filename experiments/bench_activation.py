@@ -3,11 +3,13 @@
     python -m experiments.bench_activation            # 16M float32 elements, the documented run
     python -m experiments.bench_activation --quick    # 1M elements, a smoke run
 
-Prints, for relu, silu, gelu, mish, nish (and the naive ``where(x >= 0, x, sigmoid(x)*(x+sin x))``
-for reference): the forward pass, the gradient of the sum and forward+backward through ``jax.vjp``,
-each as a median time over interleaved repeats and as a ratio to ``jax.nn.silu``; and the compiled
-temporary memory of the training step of a 16-layer MLP with each activation. Ratios measured in
-one run are what to compare: shared machines are noisy.
+Prints, for relu, silu, gelu, mish, nish, nish on its other float32 sine path (``jnp.sin`` and
+``jnp.cos`` inside the same custom_jvp, :func:`nish_jax.nish_with_sine`) and the naive
+``where(x >= 0, x, sigmoid(x)*(x+sin x))`` for reference: the forward pass, the gradient of the
+sum and forward+backward through ``jax.vjp``, each as a median time over interleaved repeats and as
+a ratio to ``jax.nn.silu``; the compiled temporary memory of the training step of a 16-layer MLP
+with each activation; and which sine path is faster on this backend. Ratios measured in one run
+are what to compare: shared machines are noisy.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nish_jax import get_activation
+from nish_jax import SINE_PATHS, get_activation, nish_with_sine
 
 
 def naive_nish(x: jax.Array) -> jax.Array:
@@ -34,6 +36,7 @@ def naive_nish(x: jax.Array) -> jax.Array:
 
 ACTIVATIONS: dict[str, Callable] = {
     **{name: get_activation(name) for name in ("relu", "silu", "gelu", "mish", "nish")},
+    "nish (jnp sin)": nish_with_sine("jnp"),  # nish's other float32 sine path, same custom_jvp
     "naive nish": naive_nish,
 }
 
@@ -135,6 +138,16 @@ def format_report(times: dict[str, dict[str, float]], memory: dict[str, int], si
     silu_mem = memory["silu"]
     cells = [f"{memory[n] / 2**20:.1f} MiB ({memory[n] / silu_mem:.2f}x)" for n in names]
     lines.append("| 16-layer MLP step, temp memory | " + " | ".join(cells) + " |")
+    ratios = {
+        kernel: by_name["nish"] / by_name["nish (jnp sin)"] for kernel, by_name in times.items()
+    }
+    faster = SINE_PATHS[0] if ratios["fwd+bwd (vjp)"] <= 1 else "jnp"
+    lines += [
+        "",
+        f"Sine path on {jax.devices()[0].platform}: nish (the {SINE_PATHS[0]} path) takes "
+        + ", ".join(f"{ratio:.2f}x" for ratio in ratios.values())
+        + f" the time of the jnp.sin path ({', '.join(ratios)}); faster in fwd+bwd: {faster}.",
+    ]
     return "\n".join(lines)
 
 

@@ -35,7 +35,7 @@ def test_cpu_smoke_writes_one_report_with_every_step(tmp_path):
     )
     assert "2 vmapped" in study and "The smoke variant: 4 runs in " in study
     assert "[SMOKE run: reduced protocol" in study
-    assert "| relu | silu | gelu | mish | nish | naive nish |" in activation
+    assert "| relu | silu | gelu | mish | nish | nish (jnp sin) | naive nish |" in activation
     assert "squeezenet1_1" in models and "nish" in models
     assert '"benchmark": "mnist_mlp"' in seeds and "speedup_vmapped" in seeds
     # The study's outputs, where a committer finds them.

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from jax.ad_checkpoint import print_saved_residuals
 from jax.test_util import check_grads
 
-from nish_jax import NISH_ARGMIN, NISH_MINIMUM, nish, nish_derivative
+from nish_jax import NISH_ARGMIN, NISH_MINIMUM, nish, nish_derivative, nish_with_sine
 
 
 @pytest.fixture(autouse=True)
@@ -46,10 +46,17 @@ derivative = jax.jit(nish_derivative)
 DENSE = np.concatenate([np.linspace(-100, 100, 400_001, dtype=np.float32), SPECIAL])
 
 
-def test_float32_value_and_derivative_within_1e6_of_float64_reference():
+def test_an_unknown_sine_path_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="'cordic'; valid: polynomial, jnp"):
+        nish_with_sine("cordic")
+
+
+# nish itself (the polynomial sine path) and the other path the benchmark compares it with.
+@pytest.mark.parametrize("act", [nish, nish_with_sine("jnp")], ids=["nish", "jnp_sine"])
+def test_float32_value_and_derivative_within_1e6_of_float64_reference(act):
     x = jnp.asarray(DENSE)
-    value = jax.jit(nish)(x)
-    grad = jax.jit(jax.vmap(jax.grad(nish)))(x)
+    value = jax.jit(act)(x)
+    grad = jax.jit(jax.vmap(jax.grad(act)))(x)
     ref_value, ref_grad = reference(DENSE)
     assert value.dtype == jnp.float32 and grad.dtype == jnp.float32
     np.testing.assert_allclose(np.asarray(value, np.float64), ref_value, rtol=0, atol=1e-6)
