@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The device check, one prepared script (at most 10 minutes on one H200 GPU, installation
 # included): the CIFAR-10 study's gpu variant (5 activations x 20 paired seeds of the airbench94
-# recipe, bfloat16, timed including compilation), the activation benchmark (with the textbook
-# jnp.sin formula beside Nish's polynomial path), the model step benchmark (ResNet-18 at CIFAR
+# recipe, bfloat16, timed including compilation), the activation benchmark (with Nish's two float32
+# sine paths, polynomial and jnp.sin, timed side by side), the model step benchmark (ResNet-18 at CIFAR
 # size, relu vs nish) and the vmapped-vs-sequential seeds benchmark, all in one Markdown report.
 #
 #   bash experiments/accelerator_check.sh              # on the accelerator machine

@@ -9,6 +9,9 @@ import math
 import os
 import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -21,6 +24,8 @@ from experiments.configs import gradient_flow as gradient_flow_configs
 from experiments.configs import noise_robustness as noise_configs
 from nish_jax.data import load
 from nish_jax.models import create_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +185,24 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     assert program in caplog.text and "unlike its record" in caplog.text
     rows = [r for r in third.runs if os.path.basename(r["workdir"]) == program]
     assert rows and all(r["test_top1_percent"] == 50.0 for r in rows)
+
+
+def test_the_full_scale_script_trains_every_program_once(tmp_path):
+    """experiments/mnist_full.sh (here on the smoke variant): gradient flow, then the depth sweep,
+    then the noise experiment, each program trained once and every output published."""
+    env = {**os.environ, "OUTPUT_ROOT": str(tmp_path), "PY": sys.executable}
+    done = subprocess.run(
+        ["bash", "experiments/mnist_full.sh", "smoke"],
+        env=env, capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for experiment in ("gradient_flow", "depth_sweep", "noise_robustness"):
+        assert (tmp_path / experiment / "smoke" / "runs.csv").is_file(), experiment
+    mlp = [d for d in run_dirs(str(tmp_path)) if d.startswith("mlp-")]
+    # gradient flow's 2 depths x 2 activations x 2 seeds, then the sweep's GELU control (2 seeds)
+    # and x3 learning rate (2 activations x 2 seeds): nothing trained twice
+    assert len(mlp) == 8 + 6
+    assert "now: " in done.stdout and "experiments.readme" in done.stdout
 
 
 @pytest.fixture(scope="module")
