@@ -113,9 +113,9 @@ def train_grid(
     and the run directory.
 
     A finished program leaves a small record of its final metrics in
-    ``<output_root>/finished/<run directory name>.json`` and, if measured, one of its final
-    metrics and measured rows in ``<run directory name>.<measurement key>.json``; a record that is
-    there is used instead of training. Records can be committed, so a long sweep can be done in
+    ``<output_root>/finished/<record name>.json`` (:func:`record_name`) and, if measured, one of
+    its final metrics and measured rows in ``<record name>.<measurement key>.json``; a record that
+    is there is used instead of training. Records can be committed, so a long sweep can be done in
     parts across machines or sessions that do not keep the (large) run directories, and a program
     trained by one experiment and measured by another is trained once."""
     rows = []
@@ -157,34 +157,42 @@ def recorded_or_trained(
     """One program's record (of its measurement, if given): read if it is there, else made by
     training (or resuming, or reusing ``workdir``) and measuring."""
     key = measurement.key if measurement else None
-    record = finished_result(output_root, workdir, key)
+    name = record_name(train)
+    record = finished_result(output_root, name, key)
     if record is not None:
         return record
     result = train_and_evaluate(train, workdir)
-    plain = finished_result(output_root, workdir)
+    plain = finished_result(output_root, name)
     if plain is None:
-        plain = record_result(output_root, workdir, result)
+        plain = record_result(output_root, name, result)
     elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
         _log.warning(
             "%s was trained again to be measured and ended unlike its record %s (another "
-            "machine's arithmetic?); the record is kept for its final metrics, the measurement "
-            "is of the state trained now",
+            "machine's arithmetic?); the measurement and the final metrics beside it are of the "
+            "state trained now, the record is kept for the experiments that read only it",
             workdir,
-            _record_path(output_root, workdir),
+            _record_path(output_root, name),
         )
     if measurement is None:
         return plain
-    return record_result(output_root, workdir, plain, key, measurement.measure(train, result))
+    return record_result(output_root, name, result, key, measurement.measure(train, result))
 
 
-def _record_path(output_root: str, workdir: str, key: str | None = None) -> str:
-    name = os.path.basename(workdir) + (f".{key}" if key else "")
-    return os.path.join(output_root, "finished", name + ".json")
+def record_name(train: ml_collections.ConfigDict) -> str:
+    """A program's record name: its run directory's (the fingerprint of its computation) and its
+    length, which the fingerprint leaves out where a run can be extended (a constant or step
+    schedule): a 10-epoch and a 20-epoch result of one run directory are two records."""
+    return f"{os.path.basename(run_dir('', train))}-{train.num_epochs}ep"
 
 
-def finished_result(output_root: str, workdir: str, key: str | None = None) -> dict | None:
-    """The record of a finished program (of its measurement ``key``, if given), or None."""
-    path = _record_path(output_root, workdir, key)
+def _record_path(output_root: str, name: str, key: str | None = None) -> str:
+    return os.path.join(output_root, "finished", name + (f".{key}" if key else "") + ".json")
+
+
+def finished_result(output_root: str, name: str, key: str | None = None) -> dict | None:
+    """The record ``name`` of a finished program (of its measurement ``key``, if given), or
+    None."""
+    path = _record_path(output_root, name, key)
     if not os.path.exists(path):
         return None
     with open(path) as file:
@@ -193,14 +201,14 @@ def finished_result(output_root: str, workdir: str, key: str | None = None) -> d
 
 def record_result(
     output_root: str,
-    workdir: str,
+    name: str,
     result: Mapping[str, Any],
     key: str | None = None,
     measured: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Keep a finished program's final metrics, and its measured rows under the measurement's
     ``key`` (written aside, then renamed: never half); returns the record."""
-    path = _record_path(output_root, workdir, key)
+    path = _record_path(output_root, name, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     record = {"runs": result["runs"], "data_source": result["data_source"]}
     if key:

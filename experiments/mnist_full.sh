@@ -8,16 +8,20 @@
 # 1. gradient_flow: trains the depth sweep's programs at the primary depths (all six activations,
 #    in the sweep's order) and measures each while its trained state is at hand;
 # 2. depth_sweep: reuses those programs from their records and trains its learning-rate controls;
-# 3. noise_robustness (noisy training, the primary protocol).
+# 3. noise_robustness (in the variant's protocol: for full, noisy training, the primary one).
 # Every finished program leaves a small record under $OUTPUT_ROOT/finished/ (commit it), so a run
 # stopped at any point continues where it stopped when the same command is run again, on this
 # machine or on another checkout of the committed records. Then `python -m experiments.readme`
-# regenerates the README from docs/results.
-# Variant: full (default), or any variant all three configs have (quick, smoke, ...).
-# OUTPUT_ROOT (default docs/results), NISH_DATA_DIR (default ../shared/data), PY (default
-# .venv/bin/python).
+# regenerates the README from what is under docs/results.
+# Variant: full (default), quick or smoke, the variants all three configs have.
+# OUTPUT_ROOT (default docs/results), NISH_DATA_DIR (default ../shared/data) and PY (default
+# .venv/bin/python); relative paths are taken from the project root.
 set -euo pipefail
 VARIANT=${1:-full}
+case $VARIANT in
+  full|quick|smoke) ;;
+  *) echo "unknown variant '$VARIANT'; valid: full, quick, smoke" >&2; exit 2 ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export NISH_DATA_DIR=${NISH_DATA_DIR:-$PWD/../shared/data}
 PY=${PY:-.venv/bin/python}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -205,12 +206,16 @@ CLAIMS = (
 )
 
 
+def _significant(comparison: Mapping[str, Any]) -> bool:
+    return comparison["p_holm"] is not None and comparison["p_holm"] < ALPHA
+
+
 def verdict(claim: Claim, comparisons: Sequence[Mapping[str, Any]]) -> str:
     """The verdict rule of the module doc, on the claim's primary comparisons."""
     tested = [c for c in comparisons if c["primary"] and claim.selects(c)]
     if not tested:
         return "not tested (no primary comparison)"
-    significant = [c for c in tested if c["p_holm"] is not None and c["p_holm"] < ALPHA]
+    significant = [c for c in tested if _significant(c)]
     against = [c for c in significant if claim.predicted_sign * c["mean_diff"] < 0]
     agreeing = [c for c in significant if claim.predicted_sign * c["mean_diff"] > 0]
     diverged = sum(c["diverged_activation"] for c in tested)
@@ -285,11 +290,14 @@ def paper_support_table() -> str:
 
 
 def claim_of(experiment: str) -> Claim:
+    """The one claim an experiment tests (Table 2's experiment tests two: not asked for here)."""
     (claim,) = [c for c in CLAIMS if c.experiment == experiment]
     return claim
 
 
 def _interval(row: Mapping[str, Any]) -> str:
+    if not math.isfinite(row["mean_diff"]):
+        return "n/a (no finished pair)"
     return f"{row['mean_diff']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
 
 
@@ -308,7 +316,8 @@ def table1_side_by_side(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> s
                 f"{len(cells)} networks (Table 1), Adam, {paper_results.RUNS_PER_CELL} unpaired "
                 "runs per cell",
                 f"{min(gaps):+.2f} to {max(gaps):+.2f} (mean {sum(gaps) / len(gaps):+.2f})",
-                f"Welch from its means and stds, Holm over its 15 cells: {significant} of "
+                f"Welch from its means and stds, Holm over its {len(support)} cells: "
+                f"{significant} of "
                 f"{len(cells)} significant",
                 "-",
             ]
@@ -329,12 +338,13 @@ def table1_side_by_side(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> s
             )
             if experiment == "cifar10_study":  # its table holds the detectable differences
                 table = report.read_csv(os.path.join(result["directory"], "table.csv"))
-                detectable = {row["activation"]: row["mde_80_power"] for row in table}
+                detectable = {row["activation"]: parse_cell(row["mde_80_power"]) for row in table}
                 tests += "".join(
-                    f"; a true gap of {float(detectable[c['baseline']]):.2f} points or more "
-                    "would have been detected with 80% power"
+                    f"; not significant, and a true gap of {detectable[c['baseline']]:.2f} "
+                    "points or more would have been detected with 80% power"
                     for c in tested
-                )
+                    if not _significant(c) and math.isfinite(detectable[c["baseline"]])
+                )  # (the reference's own row has no detectable difference)
             rows.append(
                 [
                     f"[ours: {experiment}/{name}]({result['directory']}/summary.md)",

@@ -101,11 +101,12 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
     config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
     config.depths, config.primary_depths, config.learning_rate_factors = (1,), (1,), ()
     first = depth_sweep.run(config)
+    published = report.read_csv(first.files["runs"])
     assert len(os.listdir(tmp_path / "finished")) == 4  # 2 activations x 2 seeds
     shutil.rmtree(tmp_path / "runs")
     again = depth_sweep.run(config)
     assert not (tmp_path / "runs").exists()
-    assert report.read_csv(again.files["runs"]) == report.read_csv(first.files["runs"])
+    assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
 
 
 def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
@@ -159,30 +160,41 @@ def test_gradient_flow_smoke_reuses_the_depth_sweeps_runs(output_root):
 def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     """Gradient flow records each program's measurements with its final metrics: without the run
     directories it trains and measures nothing again (that the depth sweep then trains only the
-    points gradient flow did not is the script test's). A program trained again that ends unlike
-    its record is named."""
+    points gradient flow did not is the script test's), but a longer training is not answered by
+    a shorter one's record. A program trained again that ends unlike its record is named, and its
+    measured rows carry the final metrics of the state they measured."""
     root = str(tmp_path)
     config = smoke(gradient_flow_configs, root)
     first = gradient_flow.run(config)
+    published = report.read_csv(first.files["runs"])
     trained = run_dirs(root)
     assert len(trained) == 2 * 2 * 2  # depths x activations x seeds
     shutil.rmtree(tmp_path / "runs")
     again = gradient_flow.run(config)
     assert not (tmp_path / "runs").exists()
-    assert report.read_csv(again.files["runs"]) == report.read_csv(first.files["runs"])
+    assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
 
     program = sorted(trained)[0]
-    plain = tmp_path / "finished" / f"{program}.json"
+    plain = tmp_path / "finished" / f"{program}-1ep.json"
     record = json.loads(plain.read_text())
     record["runs"][0]["test_top1"] = 0.5
     plain.write_text(json.dumps(record))
-    for measured in (tmp_path / "finished").glob(f"{program}.gradient_flow-*.json"):
+    for measured in (tmp_path / "finished").glob(f"{program}-1ep.gradient_flow-*.json"):
         measured.unlink()
     with caplog.at_level(logging.WARNING, logger="experiments.grid"):
         third = gradient_flow.run(config)
     assert program in caplog.text and "unlike its record" in caplog.text
     rows = [r for r in third.runs if os.path.basename(r["workdir"]) == program]
-    assert rows and all(r["test_top1_percent"] == 50.0 for r in rows)
+    originals = [r for r in first.runs if os.path.basename(r["workdir"]) == program]
+    assert [r["test_top1_percent"] for r in rows] == [r["test_top1_percent"] for r in originals]
+
+    # The smoke MLP's constant schedule leaves num_epochs out of the run's fingerprint (a run can
+    # be extended); its records still tell a 2-epoch program from a 1-epoch one.
+    config.train.num_epochs = 2
+    longer = gradient_flow.run(config)
+    assert len(run_dirs(root)) == 8 and sorted((tmp_path / "finished").glob("*-2ep.json"))
+    accuracy = [r["test_top1_percent"] for r in first.runs]
+    assert [r["test_top1_percent"] for r in longer.runs] != accuracy
 
 
 def test_the_full_scale_script_trains_every_program_once(tmp_path):
