@@ -13,10 +13,11 @@ Variants:
 - ``cpu``: what 2 shared CPU cores finish in under 3 hours: 4 activations x 5 seeds, the widths
   quartered (16/64/64: about 1/12 of the compute per image) and 2 epochs instead of 9.9 (96
   steps; the whitening bias trains for the first epoch and the lookahead starts in the second,
-  near the original's fractions of the run). Measured (2026-11-28, 2 cores shared with other
-  work, load about 6): 4.8 ms per training image, so about 8 minutes per run and 2.8 hours in
-  all (half that on idle cores); a 3-epoch run reached 75.9% (TTA, Nish, seed 0), so expect
-  about 70-74% instead of 94%: a test of the protocol and a coarse look, not the answer.
+  near the original's fractions of the run). Run and committed (docs/results/cifar10_study/cpu,
+  2026-12-01, 2 AMD EPYC cores shared with other work): 20 runs in 2 h 25 min of wall time
+  (8,233 s of training, 360-480 s per run), TTA accuracies 64.9-71.8%; the spread of the paired
+  differences puts the smallest detectable Nish - Mish gap at 2.5 points, so this variant is a
+  test of the protocol and a coarse look, not the answer (the gpu variant is).
 - ``smoke``: seconds, for the tests: Mish and Nish x 2 seeds on 2048 training and 500 test images
   (class-balanced subsets of the real data), widths 8/16/16, batch 256, 2 epochs.
 
