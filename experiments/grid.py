@@ -142,6 +142,7 @@ def train_grid(
                         **_final_metrics(final),
                         **extra,
                         "data_source": record["data_source"],
+                        "trained_on": trained_on(record),
                         "workdir": workdir,
                     }
                 )
@@ -167,15 +168,24 @@ def recorded_or_trained(
         plain = record_result(output_root, name, result)
     elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
         _log.warning(
-            "%s was trained again to be measured and ended unlike its record %s (another "
-            "machine's arithmetic?); the measurement and the final metrics beside it are of the "
-            "state trained now, the record is kept for the experiments that read only it",
+            "%s was trained again to be measured and ended unlike its record %s (the record was "
+            "trained on %s, this on %s); the measurement and the final metrics beside it are of "
+            "the state trained now, the record is kept for the experiments that read only it",
             workdir,
             _record_path(output_root, name),
+            trained_on(plain),
+            trained_on(result),
         )
     if measurement is None:
         return plain
     return record_result(output_root, name, result, key, measurement.measure(train, result))
+
+
+def trained_on(record: Mapping[str, Any]) -> str:
+    """Where a record's program was computed (hardware and JAX version, " + " between the
+    machines of a run resumed on another); "machine not recorded" for records made before
+    records named it (2026-12-01)."""
+    return " + ".join(record.get("trained_on", ["machine not recorded"]))
 
 
 def record_name(train: ml_collections.ConfigDict) -> str:
@@ -210,7 +220,11 @@ def record_result(
     ``key`` (written aside, then renamed: never half); returns the record."""
     path = _record_path(output_root, name, key)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    record = {"runs": result["runs"], "data_source": result["data_source"]}
+    record = {
+        "runs": result["runs"],
+        "data_source": result["data_source"],
+        "trained_on": result["trained_on"],
+    }
     if key:
         record["measured"] = list(measured)
     with open(path + ".tmp", "w") as file:

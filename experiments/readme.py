@@ -365,6 +365,18 @@ def table1_side_by_side(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> s
     )
 
 
+def provenance(meta: Mapping[str, Any]) -> str:
+    """Where and when a result was computed: the machines its runs name (with their run counts),
+    else the publishing machine, which then trained them."""
+    published = (
+        f"{meta['machine']}, {meta['devices']}, {meta['date'][:10]}, jax {meta['versions']['jax']}"
+    )
+    if "trained_on" not in meta:
+        return f"Run on {published}"
+    machines = "; ".join(f"{where} ({count} runs)" for where, count in meta["trained_on"].items())
+    return f"Trained on: {machines}; published on {published}"
+
+
 def generated_block(root: str = RESULTS_ROOT) -> str:
     found = read_committed(root)
     parts = [
@@ -390,9 +402,7 @@ def generated_block(root: str = RESULTS_ROOT) -> str:
         parts += [
             f"### {experiment} / {name}",
             "",
-            f"Run on {result['meta']['machine']}, {result['meta']['devices']}, "
-            f"{result['meta']['date'][:10]}, jax {result['meta']['versions']['jax']}; files: "
-            f"[{result['directory']}]({result['directory']}).",
+            f"{provenance(result['meta'])}; files: [{result['directory']}]({result['directory']}).",
             "",
             result["table"].replace("### ", "", 1),
             f"![{experiment} / {name}]({result['figure']})",

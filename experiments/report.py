@@ -16,6 +16,7 @@ title with it so that its numbers are never mistaken for a full-scale run.
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime
 import json
@@ -183,8 +184,9 @@ def save_figure(figure: Figure, path: str) -> str:
     return path
 
 
-def machine_record() -> dict[str, Any]:
-    """The date, machine and versions behind a result (meta.json)."""
+def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The date, machine and versions behind a result (meta.json); with ``runs`` that name where
+    they were computed (a ``trained_on`` column), how many runs each machine computed."""
     import flax
     import jax
     import jaxlib
@@ -201,12 +203,13 @@ def machine_record() -> dict[str, Any]:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    devices = jax.devices()
+    from nish_jax.train import sharding
+
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
-        "processor": platform.processor(),
-        "devices": f"{len(devices)} x {devices[0].device_kind} ({devices[0].platform})",
+        "processor": sharding.processor_name(),
+        "devices": sharding.describe_devices(jax.devices()),
         "python": platform.python_version(),
         "versions": {
             "jax": jax.__version__,
@@ -217,6 +220,11 @@ def machine_record() -> dict[str, Any]:
             "scipy": scipy.__version__,
         },
         "git_commit": commit,
+        **(
+            {"trained_on": dict(collections.Counter(row["trained_on"] for row in runs))}
+            if runs and "trained_on" in runs[0]
+            else {}
+        ),
     }
 
 
@@ -234,8 +242,9 @@ def publish(
 ) -> Results:
     """Write an experiment's outputs (module doc) and return them as :class:`Results`.
 
-    ``meta`` is the record of the machine that trained the runs (default: this one, now); a
-    republication from committed files keeps the original's."""
+    ``meta`` is the record of the machine that published the runs (default: this one, now, with
+    ``trained_on``: how many runs each machine computed, where the runs say); a republication
+    from committed files keeps the original's."""
     directory = results_dir(config.output_root, experiment, config.name)
     path = lambda name: os.path.join(directory, name)  # noqa: E731
     files = {
@@ -258,7 +267,7 @@ def publish(
     with open(files["config"], "w") as file:
         file.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
     with open(files["meta"], "w") as file:
-        json.dump(dict(meta) if meta is not None else machine_record(), file, indent=2)
+        json.dump(dict(meta) if meta is not None else machine_record(runs), file, indent=2)
         file.write("\n")
     lines = [
         *summary,

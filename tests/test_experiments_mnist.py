@@ -24,6 +24,8 @@ from experiments.configs import gradient_flow as gradient_flow_configs
 from experiments.configs import noise_robustness as noise_configs
 from nish_jax.data import load
 from nish_jax.models import create_model
+from nish_jax.train.loop import computed_on
+from nish_jax.train.sharding import make_mesh
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,10 +105,21 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
     first = depth_sweep.run(config)
     published = report.read_csv(first.files["runs"])
     assert len(os.listdir(tmp_path / "finished")) == 4  # 2 activations x 2 seeds
+    here = computed_on(make_mesh())
+    assert {row["trained_on"] for row in published} == {here}
+    assert json.load(open(first.files["meta"]))["trained_on"] == {here: 4}
     shutil.rmtree(tmp_path / "runs")
     again = depth_sweep.run(config)
     assert not (tmp_path / "runs").exists()
     assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
+
+    # A record from before records named their machine says so, and is counted apart.
+    older = sorted((tmp_path / "finished").iterdir())[0]
+    record = json.loads(older.read_text())
+    del record["trained_on"]
+    older.write_text(json.dumps(record))
+    counted = json.load(open(depth_sweep.run(config).files["meta"]))["trained_on"]
+    assert counted == {"machine not recorded": 1, here: 3}
 
 
 def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
@@ -178,12 +191,14 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     plain = tmp_path / "finished" / f"{program}-1ep.json"
     record = json.loads(plain.read_text())
     record["runs"][0]["test_top1"] = 0.5
+    record["trained_on"] = ["8 x TPU v9, jax 0.1"]
     plain.write_text(json.dumps(record))
     for measured in (tmp_path / "finished").glob(f"{program}-1ep.gradient_flow-*.json"):
         measured.unlink()
     with caplog.at_level(logging.WARNING, logger="experiments.grid"):
         third = gradient_flow.run(config)
     assert program in caplog.text and "unlike its record" in caplog.text
+    assert f"trained on 8 x TPU v9, jax 0.1, this on {computed_on(make_mesh())}" in caplog.text
     rows = [r for r in third.runs if os.path.basename(r["workdir"]) == program]
     originals = [r for r in first.runs if os.path.basename(r["workdir"]) == program]
     assert [r["test_top1_percent"] for r in rows] == [r["test_top1_percent"] for r in originals]

@@ -96,3 +96,19 @@ def test_runs_csv_values_parse_back():
         None,
         "nish",
     ]
+
+
+def test_a_result_names_the_machines_its_runs_were_trained_on():
+    meta = {
+        "machine": "x86_64, 2 CPU cores, Linux",
+        "devices": "1 x cpu (AMD EPYC)",
+        "date": "2026-12-02T10:00:00+00:00",
+        "versions": {"jax": "0.10.2"},
+    }
+    published = "x86_64, 2 CPU cores, Linux, 1 x cpu (AMD EPYC), 2026-12-02, jax 0.10.2"
+    assert readme.provenance(meta) == f"Run on {published}"
+    meta["trained_on"] = {"machine not recorded": 12, "1 x NVIDIA H200, jax 0.10.2": 3}
+    assert readme.provenance(meta) == (
+        "Trained on: machine not recorded (12 runs); 1 x NVIDIA H200, jax 0.10.2 (3 runs); "
+        f"published on {published}"
+    )

@@ -23,8 +23,9 @@ from nish_jax.train import (
     validate_config,
 )
 from nish_jax.train.components import build_model, build_preprocess, build_setup, load_split
+from nish_jax.train.loop import computed_on
 from nish_jax.train.optim import learning_rate_schedule, make_optimizer
-from nish_jax.train.sharding import make_mesh
+from nish_jax.train.sharding import make_mesh, processor_name
 from nish_jax.train.steps import step_keys
 
 METRIC_KEYS = ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5")
@@ -217,6 +218,29 @@ def test_train_noise_changes_training_and_resumes_exactly(two_seed_run, tmp_path
     assert without_timing(read_rows(str(tmp_path), "epochs")) == without_timing(
         read_rows(str(tmp_path / "straight"), "epochs")
     )
+
+
+def test_every_epoch_names_the_machine_that_computed_it(tmp_path):
+    """A run's records say on what hardware and JAX version each epoch was computed, so that a
+    result that differs in its last bits can be traced to its machine; a run resumed elsewhere
+    names both machines, in the order they trained."""
+    here = computed_on(make_mesh())
+    assert here.startswith(f"{jax.device_count()} x ") and f"jax {jax.__version__}" in here
+    if jax.default_backend() == "cpu":
+        assert f"({processor_name()})" in here and processor_name()
+    first = train_and_evaluate(smoke_config(num_epochs=1), str(tmp_path))
+    assert first["trained_on"] == [here]
+    history = tmp_path / "epochs.jsonl"
+    elsewhere = [
+        {**row, "computed_on": "8 x TPU v9, jax 0.1"} for row in read_rows(tmp_path, "epochs")
+    ]
+    history.write_text("".join(json.dumps(row) + "\n" for row in elsewhere))
+    resumed = train_and_evaluate(smoke_config(num_epochs=2), str(tmp_path))
+    assert resumed["trained_on"] == ["8 x TPU v9, jax 0.1", here]
+    assert [row["computed_on"] for row in read_rows(tmp_path, "epochs")] == [
+        "8 x TPU v9, jax 0.1",
+        here,
+    ]
 
 
 def test_a_diverged_run_is_recorded_and_not_retrained(tmp_path, caplog):

@@ -32,7 +32,7 @@ from nish_jax.train.components import TrainingSetup, build_setup
 from nish_jax.train.config import validate_config
 from nish_jax.train.evaluation import Evaluator, make_evaluator
 from nish_jax.train.interrupt import deferred_sigint
-from nish_jax.train.metrics import MetricWriter
+from nish_jax.train.metrics import MetricWriter, read_rows
 from nish_jax.train.progress import progress_bar
 from nish_jax.train.state import TrainState, run_seeds, zero_epoch_sums
 from nish_jax.train.steps import make_train_step
@@ -151,7 +151,7 @@ def _run_metrics(
 
 
 def _epoch_rows(
-    runs: list[dict[str, Any]], epoch: int, step: int, seconds: float
+    runs: list[dict[str, Any]], epoch: int, step: int, seconds: float, computed_on: str
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -161,9 +161,23 @@ def _epoch_rows(
             **{key: metrics[key] for key in METRIC_KEYS},
             "diverged": metrics["diverged"],
             "epoch_seconds": seconds,
+            "computed_on": computed_on,
         }
         for run, metrics in enumerate(runs)
     ]
+
+
+def computed_on(mesh: jax.sharding.Mesh) -> str:
+    """The hardware and JAX version of this process's epochs, as each epoch row records them."""
+    return f"{sharding.describe_devices(list(mesh.devices.flat))}, jax {jax.__version__}"
+
+
+def trained_on(workdir: str) -> list[str]:
+    """Where a run directory's epochs were computed, each distinct ``computed_on`` once, in order
+    (a run resumed on another machine names both); "machine not recorded" for epochs written before
+    epoch rows recorded it."""
+    rows = read_rows(workdir, "epochs")
+    return list(dict.fromkeys(row.get("computed_on", "machine not recorded") for row in rows))
 
 
 def _interrupted(checkpointer: Checkpointer, step: int) -> KeyboardInterrupt:
@@ -241,7 +255,11 @@ def _train(
             test_metrics = evaluate(state, config.eval_noise_std)
             evaluated = (step, test_metrics)
             rows = _epoch_rows(
-                _run_metrics(state, test_metrics), epoch + 1, step, time.perf_counter() - began
+                _run_metrics(state, test_metrics),
+                epoch + 1,
+                step,
+                time.perf_counter() - began,
+                computed_on(setup.mesh),
             )
             for row in rows:
                 writer.write("epochs", row)
@@ -266,7 +284,8 @@ def train_and_evaluate(
     "steps": ..., "state": <final TrainState>}``; each run's metrics are train_loss, train_top1,
     test_loss, test_top1, test_top5 of the last epoch (NaN for a diverged run), ``diverged`` and
     ``diverged_step`` (None if it did not); ``data_source`` says where the training data was read
-    from. ``devices`` (default: all) is the mesh the batch is split over.
+    from, ``trained_on`` (:func:`trained_on`) on what hardware and JAX version. ``devices``
+    (default: all) is the mesh the batch is split over.
 
     Raises WorkdirMismatchError, before writing anything, when the workdir holds a run of
     another configuration or one trained past the requested steps; ``overwrite=True`` deletes
@@ -306,4 +325,5 @@ def train_and_evaluate(
         "steps": step,
         "state": state,
         "data_source": setup.train_data.source,
+        "trained_on": trained_on(workdir),
     }
