@@ -263,9 +263,7 @@ def make_table(
         if comparison:
             sd, mde = detectable[act]
             line += [
-                f"{_format(comparison['mean_diff'], '{:+.2f}')} "
-                f"[{_format(comparison['ci_low'], '{:+.2f}')}, "
-                f"{_format(comparison['ci_high'], '{:+.2f}')}]",
+                report.format_interval(comparison),
                 f"{_format(comparison['p_paired_t'], '{:.3g}')} / "
                 f"{_format(comparison['p_holm'], '{:.3g}')}",
                 _format(comparison["p_wilcoxon"], "{:.3g}"),
@@ -392,8 +390,7 @@ def summary_lines(
         else:
             verdict = "not significant (too few pairs for a minimum detectable difference)"
         lines.append(
-            f"  - vs {row['baseline']}: {_format(row['mean_diff'], '{:+.2f}')} points "
-            f"[{_format(row['ci_low'], '{:+.2f}')}, {_format(row['ci_high'], '{:+.2f}')}], "
+            f"  - vs {row['baseline']}: {report.format_interval(row)} points [95% CI], "
             f"p_holm {_format(row['p_holm'], '{:.3g}')} (n = {row['n_pairs']}): {verdict}."
         )
     lines.append(

@@ -126,7 +126,7 @@ def make_table(
             if pair:
                 c = pair[0]
                 line += [
-                    f"{c['mean_diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]",
+                    report.format_interval(c),
                     f"{c['p_holm']:.3g}",
                 ]
             else:
@@ -215,8 +215,8 @@ def summary_lines(config, runs, compared) -> list[str]:
     for c in compared:
         if c["primary"]:
             lines.append(
-                f"  - {c['cell']}: {c['mean_diff']:+.2f} points (95% CI {c['ci_low']:+.2f} to "
-                f"{c['ci_high']:+.2f}), p_holm {c['p_holm']:.3g} (n = {c['n_pairs']})"
+                f"  - {c['cell']}: {report.format_interval(c)} points [95% CI], "
+                f"p_holm {c['p_holm']:.3g} (n = {c['n_pairs']})"
             )
     return lines + protocol_notes(config, runs)
 

@@ -176,8 +176,8 @@ def summary_lines(config, runs, compared) -> list[str]:
     for row in compared:
         if row["primary"]:
             lines.append(
-                f"  - {row['cell']}: vs {row['baseline']} {row['mean_diff']:+.2f} points "
-                f"(95% CI {row['ci_low']:+.2f} to {row['ci_high']:+.2f}), "
+                f"  - {row['cell']}: vs {row['baseline']} {report.format_interval(row)} points "
+                "[95% CI], "
                 f"p_holm {row['p_holm']:.3g} "
                 f"(n = {row['n_pairs']}; diverged {row['diverged_activation']} nish, "
                 f"{row['diverged_baseline']} {row['baseline']})"

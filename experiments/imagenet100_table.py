@@ -214,7 +214,7 @@ def make_table(
         if pair:
             c = pair[0]
             line += [
-                f"{c['mean_diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]",
+                report.format_interval(c),
                 f"{c['p_holm']:.3g}",
             ]
         else:

@@ -230,8 +230,8 @@ def summary_lines(config, compared) -> list[str]:
     for row in compared:
         if row["primary"]:
             lines.append(
-                f"  - {row['cell']}: vs {row['baseline']} {row['mean_diff']:+.3f} "
-                f"(95% CI {row['ci_low']:+.3f} to {row['ci_high']:+.3f}), "
+                f"  - {row['cell']}: vs {row['baseline']} {report.format_interval(row, 3)} "
+                "[95% CI], "
                 f"p_holm {row['p_holm']:.3g} "
                 f"(n = {row['n_pairs']})"
             )

@@ -295,12 +295,6 @@ def claim_of(experiment: str) -> Claim:
     return claim
 
 
-def _interval(row: Mapping[str, Any]) -> str:
-    if not math.isfinite(row["mean_diff"]):
-        return "n/a (no finished pair)"
-    return f"{row['mean_diff']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
-
-
 def table1_side_by_side(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
     """Table 1's claim (Nish ahead of Mish on CIFAR-10): the paper's gaps per epoch budget, then
     every committed run of ours that tests it, each with its scale, test and verdict."""
@@ -331,7 +325,8 @@ def table1_side_by_side(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> s
             config, _, _ = load_committed(result["directory"])
             tested = [c for c in result["comparisons"] if c["primary"] and claim.selects(c)]
             gaps = "; ".join(
-                (f"{c['cell']}: " if len(tested) > 1 else "") + _interval(c) for c in tested
+                (f"{c['cell']}: " if len(tested) > 1 else "") + report.format_interval(c)
+                for c in tested
             )
             tests = "; ".join(
                 f"p_holm {c['p_holm']:.3g} (n = {c['n_pairs']} pairs)" for c in tested

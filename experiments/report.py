@@ -97,6 +97,16 @@ def format_mean_spread(summary: stats.Summary, spread: str, digits: int = 2) -> 
     return mean if np.isnan(width) else f"{mean} ± {width:.{digits}f}"
 
 
+def format_interval(row: Mapping[str, Any], digits: int = 2) -> str:
+    """A comparison's paired mean difference and its 95% CI, ``"+0.12 [-0.30, +0.54]"``; "n/a"
+    where there was no finished pair to compute them from."""
+    values = [row["mean_diff"], row["ci_low"], row["ci_high"]]
+    if any(value is None or not math.isfinite(value) for value in values):
+        return "n/a"
+    spec = f"{{:+.{digits}f}}"
+    return f"{spec.format(values[0])} [{spec.format(values[1])}, {spec.format(values[2])}]"
+
+
 def versus_best_other(
     comparisons: Sequence[Mapping[str, Any]], higher_is_better: bool, digits: int = 2
 ) -> list[str]:
@@ -112,12 +122,7 @@ def versus_best_other(
         return math.inf if math.isnan(row["mean_diff"]) else sign * row["mean_diff"]
 
     best = min(comparisons, key=advantage)
-    spec = f"{{:+.{digits}f}}"
-    return [
-        f"{spec.format(best['mean_diff'])} [{spec.format(best['ci_low'])}, "
-        f"{spec.format(best['ci_high'])}] vs {best['baseline']}",
-        f"{best['p_holm']:.3g}",
-    ]
+    return [f"{format_interval(best, digits)} vs {best['baseline']}", f"{best['p_holm']:.3g}"]
 
 
 def check_spread(spread: str) -> None:

@@ -81,3 +81,12 @@ def test_publish_writes_every_traceable_file(tmp_path, capsys):
     assert "- nish best" in capsys.readouterr().out
     with pytest.raises(ValueError, match="plain directory name"):
         report.results_dir(str(tmp_path), "a/b", "quick")
+
+
+def test_an_interval_reads_as_the_tables_print_it():
+    row = {"mean_diff": 0.123, "ci_low": -0.3, "ci_high": 0.546}
+    assert report.format_interval(row) == "+0.12 [-0.30, +0.55]"
+    assert report.format_interval(row, 3) == "+0.123 [-0.300, +0.546]"
+    # A comparison without a finished pair has nothing to print but that.
+    assert report.format_interval({**row, "ci_low": math.nan}) == "n/a"
+    assert report.format_interval({**row, "mean_diff": None}) == "n/a"
