@@ -176,7 +176,7 @@ def measure_flow(config: ml_collections.ConfigDict) -> grid.Measurement:
         return rows
 
     return grid.Measurement(
-        grid.measurement_key("gradient_flow", num_examples=config.num_examples), measure
+        grid.measurement_key("gradient_flow", 1, num_examples=config.num_examples), measure
     )
 
 

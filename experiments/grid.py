@@ -60,10 +60,13 @@ class Measurement:
     measure: Callable[[ml_collections.ConfigDict, dict[str, Any]], list[dict[str, Any]]]
 
 
-def measurement_key(name: str, **settings: Any) -> str:
-    """``<name>-<hash of settings>``: the record key of a measurement with these settings."""
+def measurement_key(name: str, version: int, **settings: Any) -> str:
+    """``<name>-v<version>-<hash of settings>``: the record key of a measurement with these
+    settings. A record is reused only under its key, so the measuring code's ``version`` must be
+    raised whenever a change makes it return other rows for the same trained state (a fix, a
+    new column): records of the old code are then not mistaken for the new one's."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode())
-    return f"{name}-{digest.hexdigest()[:10]}"
+    return f"{name}-v{version}-{digest.hexdigest()[:10]}"
 
 
 def engine_config(
@@ -292,4 +295,4 @@ def at_epochs(epochs: Sequence[int]) -> Measurement:
                 )
         return rows
 
-    return Measurement(measurement_key("at_epochs", epochs=list(epochs)), measure)
+    return Measurement(measurement_key("at_epochs", 1, epochs=list(epochs)), measure)

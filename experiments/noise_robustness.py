@@ -82,7 +82,7 @@ def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measurement:
         return rows
 
     levels = [float(noise) for noise in config.noise_levels]
-    return grid.Measurement(grid.measurement_key("noise_levels", levels=levels), measure)
+    return grid.Measurement(grid.measurement_key("noise_levels", 1, levels=levels), measure)
 
 
 def level_averages(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

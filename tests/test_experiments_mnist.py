@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import demo, depth_sweep, gradient_flow, noise_robustness, report, stats
+from experiments import demo, depth_sweep, gradient_flow, grid, noise_robustness, report, stats
 from experiments.configs import depth_sweep as depth_sweep_configs
 from experiments.configs import gradient_flow as gradient_flow_configs
 from experiments.configs import noise_robustness as noise_configs
@@ -210,6 +210,13 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     assert len(run_dirs(root)) == 8 and sorted((tmp_path / "finished").glob("*-2ep.json"))
     accuracy = [r["test_top1_percent"] for r in first.runs]
     assert [r["test_top1_percent"] for r in longer.runs] != accuracy
+
+
+def test_a_new_version_of_a_measurement_is_not_answered_by_the_old_ones_records():
+    key = grid.measurement_key("gradient_flow", 1, num_examples=256)
+    assert key.startswith("gradient_flow-v1-")
+    assert grid.measurement_key("gradient_flow", 2, num_examples=256) != key
+    assert grid.measurement_key("gradient_flow", 1, num_examples=128) != key
 
 
 def test_the_full_scale_script_trains_every_program_once(tmp_path):
