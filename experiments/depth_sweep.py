@@ -162,14 +162,42 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     return figure
 
 
-def summary_lines(config, runs, compared) -> list[str]:
+def scale(config: ml_collections.ConfigDict) -> str:
+    """The protocol and scale of a sweep, in one line (its summary and the README say it)."""
     train = config.train
-    lines = [
-        f"- Scale: {train.train_subset or 'all 60,000'} training and "
+    return (
+        f"{train.train_subset or 'all 60,000'} training and "
         f"{train.test_subset or 'all 10,000'} test images, {train.num_epochs} epoch(s), "
         f"batch {train.batch_size}, SGD lr "
         f"{train.learning_rate} momentum {train.momentum}, width {train.model_options.width}, "
-        f"stem {train.model_options.get('stem', 'none')}, {train.num_runs} paired seeds per cell.",
+        f"stem {train.model_options.get('stem', 'none')}, {train.num_runs} paired seeds per cell"
+    )
+
+
+def controls(
+    config: ml_collections.ConfigDict, compared: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The comparisons of the controls: Nish against the control activations at the primary
+    depths, and against each learning-rate activation at each other learning rate (each at the
+    same factor as Nish)."""
+    primary_cells = {
+        stats.cell_name({"depth": depth, "lr_factor": 1.0}) for depth in config.primary_depths
+    }
+    factor_cells = {
+        stats.cell_name({"depth": max(config.primary_depths), "lr_factor": factor})
+        for factor in config.learning_rate_factors
+    }
+    return [
+        c
+        for c in compared
+        if (c["cell"] in primary_cells and c["baseline"] in config.control_activations)
+        or (c["cell"] in factor_cells and c["baseline"] in config.learning_rate_activations)
+    ]
+
+
+def summary_lines(config, runs, compared) -> list[str]:
+    lines = [
+        f"- Scale: {scale(config)}.",
         f"- Primary endpoint: test accuracy at depths {', '.join(map(str, config.primary_depths))};"
         " Nish minus each other activation (paired; p Holm-adjusted over the primary cells):",
     ]

@@ -215,15 +215,22 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     return figure
 
 
-def summary_lines(config, compared) -> list[str]:
+def scale(config: ml_collections.ConfigDict) -> str:
+    """The protocol and scale of a noise run, in one line (its summary and the README say it)."""
     train = config.train
-    lines = [
-        f"- Scale: {train.train_subset or 'all 60,000'} training and "
+    return (
+        f"{train.train_subset or 'all 60,000'} training and "
         f"{train.test_subset or 'all 10,000'} test images, CNNs of "
         f"{', '.join(map(str, config.depths))} layers, width "
         f"{train.model_options.width}, {train.num_epochs} epoch(s), SGD lr {train.learning_rate} "
         f"momentum {train.momentum}, batch {train.batch_size}, {train.num_runs} paired seeds, "
-        f"protocol {config.protocol}, noise std {', '.join(map(str, config.noise_levels))}.",
+        f"protocol {config.protocol}, noise std {', '.join(map(str, config.noise_levels))}"
+    )
+
+
+def summary_lines(config, compared) -> list[str]:
+    lines = [
+        f"- Scale: {scale(config)}.",
         "- Primary endpoint: test loss averaged over the noise levels; Nish minus each other "
         "activation (negative: Nish lower), paired, Holm-adjusted:",
     ]

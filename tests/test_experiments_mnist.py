@@ -18,7 +18,16 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import demo, depth_sweep, gradient_flow, grid, noise_robustness, report, stats
+from experiments import (
+    demo,
+    depth_sweep,
+    gradient_flow,
+    grid,
+    noise_robustness,
+    readme,
+    report,
+    stats,
+)
 from experiments.configs import depth_sweep as depth_sweep_configs
 from experiments.configs import gradient_flow as gradient_flow_configs
 from experiments.configs import noise_robustness as noise_configs
@@ -120,6 +129,28 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
     older.write_text(json.dumps(record))
     counted = json.load(open(depth_sweep.run(config).files["meta"]))["trained_on"]
     assert counted == {"machine not recorded": 1, here: 3}
+
+
+def test_the_readme_states_each_mnist_claim_with_its_comparisons_and_controls(output_root):
+    config = smoke(depth_sweep_configs, output_root)
+    config.name = "quick"  # a config the README shows
+    results = depth_sweep.run(config)
+    text = readme.mnist_claims(readme.read_committed(output_root))
+    fig2a, noise = text.split("**Fig. 2b")
+    assert "[QUICK run: reduced protocol" in fig2a
+    assert "Not tested: no committed run." in noise  # no noise run under a README config
+    by_row = {(c["cell"], c["baseline"]): c for c in results.comparisons}
+    primary, controls = fig2a.split("Controls (exploratory")
+
+    def row(cell: str, baseline: str) -> str:
+        return f"| {cell} | {baseline} | {report.format_interval(by_row[(cell, baseline)])} |"
+
+    assert row("depth=3, lr_factor=1.0", "relu") in primary and "gelu" not in primary
+    # The controls: GELU at the primary depth, and Nish against ReLU both at 3x the base rate.
+    assert row("depth=3, lr_factor=1.0", "gelu") in controls
+    assert row("depth=3, lr_factor=3.0", "relu") in controls
+    claim = readme.CLAIMS[0]
+    assert f"Verdict: **{readme.verdict(claim, results.comparisons)}**" in fig2a
 
 
 def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
