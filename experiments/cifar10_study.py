@@ -42,6 +42,7 @@ from experiments.airbench_recipe import (
 )
 from nish_jax.activations import get_activation
 from nish_jax.data import load
+from nish_jax.train import sharding
 
 EXPERIMENT = "cifar10_study"
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "cifar10_study.py") + ":gpu"
@@ -180,6 +181,7 @@ def run_row(act: str, dataset: str, group_size: int, result: Mapping[str, Any]) 
     return {
         "dataset": dataset,
         "device": jax.devices()[0].device_kind,
+        "trained_on": sharding.computed_on(jax.devices()),
         "activation": act,
         "seed": result["seed"],
         "diverged": diverged,

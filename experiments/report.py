@@ -226,8 +226,14 @@ def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
         },
         "git_commit": commit,
         **(
-            {"trained_on": dict(collections.Counter(row["trained_on"] for row in runs))}
-            if runs and "trained_on" in runs[0]
+            {
+                "trained_on": dict(
+                    collections.Counter(
+                        row.get("trained_on", "machine not recorded") for row in runs
+                    )
+                )
+            }
+            if any("trained_on" in row for row in runs)
             else {}
         ),
     }

@@ -5,6 +5,7 @@ determinism, and the activation at every nonlinearity."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 
@@ -19,6 +20,7 @@ from experiments.airbench_recipe import Programs, Recipe, normalize, put_on_devi
 from experiments.configs.cifar10_study import get_config
 from nish_jax.activations import get_activation
 from nish_jax.data import NORMALIZATION, load
+from nish_jax.train.sharding import computed_on
 
 MEAN, STD = (jnp.asarray(v) for v in NORMALIZATION["cifar10"])
 # A recipe small enough to train in seconds on a CPU.
@@ -62,6 +64,10 @@ def test_smoke_study_writes_every_output_with_paired_comparisons(smoke):
     table = open(results.files["table_csv"]).read()
     assert "mde_80_power" in table.splitlines()[0]
     assert "JPEG" in open(results.files["table"]).read()
+    here = computed_on(jax.devices())  # every run says where it was computed, and meta counts
+    assert {row["trained_on"] for row in results.runs} == {here}
+    meta = json.load(open(results.files["meta"]))
+    assert meta["trained_on"] == {here: len(results.runs)}
 
 
 def test_smoke_study_republishes_from_its_committed_files(smoke):

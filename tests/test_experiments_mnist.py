@@ -33,8 +33,7 @@ from experiments.configs import gradient_flow as gradient_flow_configs
 from experiments.configs import noise_robustness as noise_configs
 from nish_jax.data import load
 from nish_jax.models import create_model
-from nish_jax.train.loop import computed_on
-from nish_jax.train.sharding import make_mesh
+from nish_jax.train.sharding import computed_on
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +113,7 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
     first = depth_sweep.run(config)
     published = report.read_csv(first.files["runs"])
     assert len(os.listdir(tmp_path / "finished")) == 4  # 2 activations x 2 seeds
-    here = computed_on(make_mesh())
+    here = computed_on(jax.devices())
     assert {row["trained_on"] for row in published} == {here}
     assert json.load(open(first.files["meta"]))["trained_on"] == {here: 4}
     shutil.rmtree(tmp_path / "runs")
@@ -229,7 +228,7 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="experiments.grid"):
         third = gradient_flow.run(config)
     assert program in caplog.text and "unlike its record" in caplog.text
-    assert f"trained on 8 x TPU v9, jax 0.1, this on {computed_on(make_mesh())}" in caplog.text
+    assert f"trained on 8 x TPU v9, jax 0.1, this on {computed_on(jax.devices())}" in caplog.text
     rows = [r for r in third.runs if os.path.basename(r["workdir"]) == program]
     originals = [r for r in first.runs if os.path.basename(r["workdir"]) == program]
     assert [r["test_top1_percent"] for r in rows] == [r["test_top1_percent"] for r in originals]

@@ -23,9 +23,8 @@ from nish_jax.train import (
     validate_config,
 )
 from nish_jax.train.components import build_model, build_preprocess, build_setup, load_split
-from nish_jax.train.loop import computed_on
 from nish_jax.train.optim import learning_rate_schedule, make_optimizer
-from nish_jax.train.sharding import make_mesh, processor_name
+from nish_jax.train.sharding import computed_on, make_mesh, processor_name
 from nish_jax.train.steps import step_keys
 
 METRIC_KEYS = ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5")
@@ -224,7 +223,7 @@ def test_every_epoch_names_the_machine_that_computed_it(tmp_path):
     """A run's records say on what hardware and JAX version each epoch was computed, so that a
     result that differs in its last bits can be traced to its machine; a run resumed elsewhere
     names both machines, in the order they trained."""
-    here = computed_on(make_mesh())
+    here = computed_on(jax.devices())
     assert here.startswith(f"{jax.device_count()} x ") and f"jax {jax.__version__}" in here
     if jax.default_backend() == "cpu":
         assert f"({processor_name()})" in here and processor_name()

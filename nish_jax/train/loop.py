@@ -167,15 +167,10 @@ def _epoch_rows(
     ]
 
 
-def computed_on(mesh: jax.sharding.Mesh) -> str:
-    """The hardware and JAX version of this process's epochs, as each epoch row records them."""
-    return f"{sharding.describe_devices(list(mesh.devices.flat))}, jax {jax.__version__}"
-
-
 def trained_on(workdir: str) -> list[str]:
-    """Where a run directory's epochs were computed, each distinct ``computed_on`` once, in order
-    (a run resumed on another machine names both); "machine not recorded" for epochs written before
-    epoch rows recorded it."""
+    """Where a run directory's epochs were computed (:func:`sharding.computed_on`), each machine
+    once, in order (a run resumed on another names both); "machine not recorded" for epochs
+    written before epoch rows recorded it."""
     rows = read_rows(workdir, "epochs")
     return list(dict.fromkeys(row.get("computed_on", "machine not recorded") for row in rows))
 
@@ -259,7 +254,7 @@ def _train(
                 epoch + 1,
                 step,
                 time.perf_counter() - began,
-                computed_on(setup.mesh),
+                sharding.computed_on(list(setup.mesh.devices.flat)),
             )
             for row in rows:
                 writer.write("epochs", row)

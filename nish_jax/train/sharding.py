@@ -60,6 +60,12 @@ def describe_devices(devices: Sequence[jax.Device]) -> str:
     return f"{text} ({processor_name()})" if kinds == ["cpu"] else text
 
 
+def computed_on(devices: Sequence[jax.Device]) -> str:
+    """The hardware and JAX version a result computed on ``devices`` names (each epoch row of a
+    run directory, each run of the CIFAR-10 study): ``"1 x NVIDIA H200, jax 0.10.2"``."""
+    return f"{describe_devices(devices)}, jax {jax.__version__}"
+
+
 def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     """A one-axis ("data") mesh over ``devices`` (default: every device of every process)."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,))
