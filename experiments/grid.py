@@ -27,7 +27,7 @@ from typing import Any
 
 import ml_collections
 
-from nish_jax.train import read_rows, train_and_evaluate
+from nish_jax.train import read_rows, sharding, train_and_evaluate
 from nish_jax.train.config import fingerprint
 from nish_jax.train.metrics import plain_number
 from nish_jax.train.progress import progress_bar
@@ -186,9 +186,9 @@ def recorded_or_trained(
 
 def trained_on(record: Mapping[str, Any]) -> str:
     """Where a record's program was computed (hardware and JAX version, " + " between the
-    machines of a run resumed on another); "machine not recorded" for records made before
+    machines of a run resumed on another); ``sharding.NOT_RECORDED`` for records made before
     records named it (2026-12-01)."""
-    return " + ".join(record.get("trained_on", ["machine not recorded"]))
+    return " + ".join(record.get("trained_on", [sharding.NOT_RECORDED]))
 
 
 def record_name(train: ml_collections.ConfigDict) -> str:

@@ -229,7 +229,7 @@ def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
             {
                 "trained_on": dict(
                     collections.Counter(
-                        row.get("trained_on", "machine not recorded") for row in runs
+                        row.get("trained_on", sharding.NOT_RECORDED) for row in runs
                     )
                 )
             }

@@ -169,10 +169,10 @@ def _epoch_rows(
 
 def trained_on(workdir: str) -> list[str]:
     """Where a run directory's epochs were computed (:func:`sharding.computed_on`), each machine
-    once, in order (a run resumed on another names both); "machine not recorded" for epochs
+    once, in order (a run resumed on another names both); ``sharding.NOT_RECORDED`` for epochs
     written before epoch rows recorded it."""
     rows = read_rows(workdir, "epochs")
-    return list(dict.fromkeys(row.get("computed_on", "machine not recorded") for row in rows))
+    return list(dict.fromkeys(row.get("computed_on", sharding.NOT_RECORDED) for row in rows))
 
 
 def _interrupted(checkpointer: Checkpointer, step: int) -> KeyboardInterrupt:
@@ -206,6 +206,7 @@ def _train(
         config, setup.test_data, mesh=setup.mesh, apply_fn=setup.model.apply
     )
     batch = sharding.batch_sharding(setup.mesh, runs_axis=True)
+    where = sharding.computed_on(list(setup.mesh.devices.flat))  # each epoch row records it
     diverged_steps = np.asarray(jax.device_get(state.diverged_step))
     evaluated: tuple[int, list[dict[str, float]] | None] | None = None  # (step, test metrics)
     with deferred_sigint() as stop:
@@ -254,7 +255,7 @@ def _train(
                 epoch + 1,
                 step,
                 time.perf_counter() - began,
-                sharding.computed_on(list(setup.mesh.devices.flat)),
+                where,
             )
             for row in rows:
                 writer.write("epochs", row)

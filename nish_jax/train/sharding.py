@@ -60,6 +60,10 @@ def describe_devices(devices: Sequence[jax.Device]) -> str:
     return f"{text} ({processor_name()})" if kinds == ["cpu"] else text
 
 
+# What a record says where it cannot name the machine (it was made before records named it).
+NOT_RECORDED = "machine not recorded"
+
+
 def computed_on(devices: Sequence[jax.Device]) -> str:
     """The hardware and JAX version a result computed on ``devices`` names (each epoch row of a
     run directory, each run of the CIFAR-10 study): ``"1 x NVIDIA H200, jax 0.10.2"``."""
