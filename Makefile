@@ -28,7 +28,7 @@ demo: $(DEMO_STAMP)
 	$(PY) -m experiments.demo
 
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=10 tests
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check nish_jax experiments tests

@@ -4,11 +4,24 @@ float64 references enable it themselves (see tests/test_nish.py).
 The tests read real data sets through the option a user has, NISH_DATA_DIR: unless it is set,
 the project's shared copy beside the clone (../shared/data). Without the data, the session stops
 at once with one message saying where data is looked for and how to provide it.
+
+One XLA compilation cache serves the whole session, the command-line tests' subprocesses too (they
+inherit the environment): many tests compile the same smoke programs, in process and through the
+scripts a user runs. It is removed when the session ends.
 """
 
 import os
+import shutil
+import tempfile
 
 import pytest
+
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    SESSION_CACHE = tempfile.mkdtemp(prefix="nish-jax-tests-xla-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = SESSION_CACHE
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+else:
+    SESSION_CACHE = None
 
 os.environ.setdefault(
     "NISH_DATA_DIR",
@@ -42,3 +55,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             'cifar-10-python.tar.gz). With network, python -c "import nish_jax.data as d; '
             "d.download('mnist'); d.download('fashion_mnist')\" fetches those two."
         )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if SESSION_CACHE is not None:
+        shutil.rmtree(SESSION_CACHE, ignore_errors=True)
