@@ -120,7 +120,11 @@ def train_grid(
     its final metrics and measured rows in ``<record name>.<measurement key>.json``; a record that
     is there is used instead of training. Records can be committed, so a long sweep can be done in
     parts across machines or sessions that do not keep the (large) run directories, and a program
-    trained by one experiment and measured by another is trained once."""
+    trained by one experiment and measured by another is trained once.
+
+    It first prints how many of the grid's programs already have their record, so that a sweep
+    done in parts says how much is left."""
+    print(progress_line(points, output_root, vmap_seeds, measurement, description), flush=True)
     rows = []
     for point in progress_bar(points, desc=description, unit="point"):
         for train in programs(point, vmap_seeds):
@@ -150,6 +154,22 @@ def train_grid(
                     }
                 )
     return rows
+
+
+def progress_line(
+    points: Sequence[Point],
+    output_root: str,
+    vmap_seeds: bool,
+    measurement: Measurement | None,
+    description: str,
+) -> str:
+    """``"<description>: k of n programs recorded in <output_root>/finished; n - k to run"``."""
+    trains = [train for point in points for train in programs(point, vmap_seeds)]
+    key = measurement.key if measurement else None
+    done = sum(os.path.exists(_record_path(output_root, record_name(t), key)) for t in trains)
+    where = os.path.join(output_root, "finished")
+    left = len(trains) - done
+    return f"{description}: {done} of {len(trains)} programs recorded in {where}; {left} to run"
 
 
 def recorded_or_trained(

@@ -105,12 +105,17 @@ def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
     }
 
 
-def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
+def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys):
     """Finished programs leave small records; without the (large) run directories, as on a new
-    checkout of the committed results, the sweep trains nothing again and publishes the same."""
+    checkout of the committed results, the sweep trains nothing again and publishes the same.
+    Each run first says how much of the sweep is recorded and how much is left."""
     config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
     config.depths, config.primary_depths, config.learning_rate_factors = (1,), (1,), ()
     first = depth_sweep.run(config)
+    left = (
+        f"depth sweep [smoke]: {{}} of 4 programs recorded in {tmp_path / 'finished'}; {{}} to run"
+    )
+    assert left.format(0, 4) in capsys.readouterr().out
     published = report.read_csv(first.files["runs"])
     assert len(os.listdir(tmp_path / "finished")) == 4  # 2 activations x 2 seeds
     here = computed_on(jax.devices())
@@ -118,6 +123,7 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path):
     assert json.load(open(first.files["meta"]))["trained_on"] == {here: 4}
     shutil.rmtree(tmp_path / "runs")
     again = depth_sweep.run(config)
+    assert left.format(4, 0) in capsys.readouterr().out
     assert not (tmp_path / "runs").exists()
     assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
 
