@@ -45,10 +45,10 @@ def guarded(
     from nish_jax.train import WorkdirBusyError, WorkdirMismatchError
 
     try:
-        run(config)
+        outcome = run(config)
     except (DataNotFoundError, WorkdirBusyError, WorkdirMismatchError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    return outcome if isinstance(outcome, int) else 0

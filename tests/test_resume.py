@@ -38,9 +38,9 @@ runpy.run_module("experiments.train", run_name="__main__")
 """
 
 
-def train(workdir, launcher=("-m", "experiments.train")):
+def train(workdir, launcher=("-m", "experiments.train"), overrides=()):
     return subprocess.run(
-        [sys.executable, *launcher, *FLAGS, "--workdir", str(workdir)],
+        [sys.executable, *launcher, *FLAGS, *overrides, "--workdir", str(workdir)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -148,3 +148,13 @@ def test_without_an_intact_checkpoint_restoring_names_the_directory(uninterrupte
     with pytest.raises(NoIntactCheckpointError, match=f"no intact checkpoint in {directory}"):
         checkpointer.restore()
     assert checkpointer.all_steps() == [30, 32]  # nothing is deleted when nothing is intact
+
+
+def test_the_command_line_exits_1_when_a_run_diverges_and_2_on_another_configs_workdir(tmp_path):
+    blown = train(tmp_path, overrides=["--config.learning_rate=1e9"])
+    assert blown.returncode == 1, blown.stderr[-3000:]
+    (metrics,) = json.loads(blown.stdout.strip().splitlines()[-1])["runs"]
+    assert metrics["diverged"] and "diverged (non-finite loss or parameters): run 0" in blown.stderr
+    other = train(tmp_path, overrides=["--config.act=relu"])
+    assert other.returncode == 2, other.stderr[-3000:]
+    assert "error: " in other.stderr and "act" in other.stderr and "--overwrite" in other.stderr
