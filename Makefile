@@ -27,8 +27,9 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 demo: $(DEMO_STAMP)
 	$(PY) -m experiments.demo
 
+# One worker per core (at most 4), each test file on one worker: a file's tests share its fixtures.
 test: lint
-	$(PY) -m pytest -q --durations=10 tests
+	$(PY) -m pytest -q --durations=10 -n auto --maxprocesses 4 --dist loadfile tests
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check nish_jax experiments tests

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nish_jax.activations import Activation
+from nish_jax.models.layers import TORCH_DEFAULT_KERNEL
 
 WHITENING_SIZE = 2  # the whitening kernel's side
 WHITENING_WIDTH = 2 * 3 * WHITENING_SIZE**2  # every eigenvector, and its negative
@@ -30,14 +31,11 @@ BN_MOMENTUM = 0.6  # the share of the old running statistics (PyTorch momentum 0
 BN_EPSILON = 1e-12
 LOGIT_SCALE = 1 / 9
 
-# PyTorch's default conv and linear init: uniform in +-1/sqrt(fan_in).
-torch_default_init = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
-
 
 def dirac_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
     """PyTorch's default init with the first ``min(in, out)`` filters replaced by identities
     (output channel d copies input channel d), for an HWIO kernel."""
-    kernel = torch_default_init(key, shape, dtype)
+    kernel = TORCH_DEFAULT_KERNEL(key, shape, dtype)
     height, width, channels_in, channels_out = shape
     identities = np.arange(min(channels_in, channels_out))
     kernel = kernel.at[..., identities].set(0.0)
@@ -100,7 +98,7 @@ class Airbench(nn.Module):
             x = ConvGroup(width, self.act, self.dtype)(x, train)
         x = nn.max_pool(x, (3, 3), strides=(3, 3)).reshape(x.shape[0], -1)
         logits = nn.Dense(
-            self.num_classes, use_bias=False, kernel_init=torch_default_init, dtype=self.dtype
+            self.num_classes, use_bias=False, kernel_init=TORCH_DEFAULT_KERNEL, dtype=self.dtype
         )(x)
         return logits.astype(jnp.float32) * LOGIT_SCALE
 

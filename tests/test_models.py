@@ -16,7 +16,7 @@ from cifar_images import cifar10_images
 
 import nish_jax.models
 from nish_jax.models import create_model, get_spec, list_models
-from nish_jax.models.layers import STEMS, batch_norm
+from nish_jax.models.layers import STEMS, batch_norm, merge_window_axes
 from nish_jax.models.resnet import BasicBlock, _conv
 
 # How many times each network calls its activation (stems, blocks, heads) in one forward pass,
@@ -327,6 +327,26 @@ def test_resnet18_init_is_timms(initialised) -> None:
     for values in (params["fc/kernel"], params["fc/bias"]):
         assert np.abs(values).max() <= bound
     assert np.abs(params["fc/kernel"]).max() > 0.95 * bound
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        flax.linen.initializers.variance_scaling(2.0, "fan_out", "normal"),
+        flax.linen.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+        flax.linen.initializers.he_normal(),  # truncated normal
+        flax.linen.initializers.glorot_uniform(),  # fan_in and fan_out
+        flax.linen.initializers.normal(0.01),
+    ],
+    ids=["kaiming-normal-fan-out", "torch-default", "he-normal", "glorot-uniform", "normal"],
+)
+@pytest.mark.parametrize("shape", [(3, 3, 16, 32), (5, 5, 1, 20)])
+def test_conv_kernels_drawn_merged_are_the_library_initialisers_numbers(init, shape) -> None:
+    """The conv inits draw (H*W, I, O) to compile faster: bit for bit the same kernels."""
+    key = jax.random.key(7)
+    merged = jax.jit(merge_window_axes(init), static_argnums=1)(key, shape)
+    assert merged.shape == shape
+    np.testing.assert_array_equal(merged, jax.jit(init, static_argnums=1)(key, shape))
 
 
 def test_zero_init_last_can_be_turned_off() -> None:

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from nish_jax.activations import Activation
-from nish_jax.models.layers import check_input, check_positive_int
+from nish_jax.models.layers import check_input, check_positive_int, merge_window_axes
 from nish_jax.models.registry import ModelSpec, register
 
 
@@ -43,7 +43,7 @@ class CNN(nn.Module):
                     (3, 3),
                     padding="SAME",
                     use_bias=False,
-                    kernel_init=nn.initializers.he_normal(),
+                    kernel_init=merge_window_axes(nn.initializers.he_normal()),
                     dtype=self.dtype,
                     name=f"conv{layer}",
                 )(x)

@@ -34,7 +34,13 @@ import jax.numpy as jnp
 
 from nish_jax.activations import Activation
 from nish_jax.models.efficientnet_arch import BlockConfig, ConvLayer, build_blocks, round_channels
-from nish_jax.models.layers import STEMS, check_choice, check_input, check_rate
+from nish_jax.models.layers import (
+    STEMS,
+    check_choice,
+    check_input,
+    check_rate,
+    merge_window_axes,
+)
 from nish_jax.models.registry import ModelSpec, register
 
 BN_EPS_TORCH = 1e-5
@@ -137,11 +143,12 @@ VARIANTS: dict[str, Variant] = {
 
 def conv_kernel_init(groups: int) -> Callable[..., jax.Array]:
     """timm's ``_init_weight_goog`` for convs: normal(0, sqrt(2 / fan_out)), fan_out per group."""
+    standard_normal = merge_window_axes(nn.initializers.normal(1.0))
 
     def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
         height, width, _, out_channels = shape
         fan_out = height * width * out_channels // groups
-        return jax.random.normal(key, shape, dtype) * math.sqrt(2.0 / fan_out)
+        return standard_normal(key, shape, dtype) * math.sqrt(2.0 / fan_out)
 
     return init
 

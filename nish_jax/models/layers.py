@@ -12,13 +12,33 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+
+def merge_window_axes(init: nn.initializers.Initializer) -> nn.initializers.Initializer:
+    """``init`` drawing a kernel of more than 3 axes (a convolution's HWIO) as (H*W, I, O), then
+    reshaped: the same numbers (JAX numbers a draw's elements in row-major order) and the same
+    fans (variance scaling counts every axis before the last two as the receptive field), in
+    half the compile time: XLA's CPU compiler is slow over 4-d random draws (ResNet-18's init
+    compiled in 17 s, now 9 s, on two cores, 2026-12-01). Every conv init of the models uses it."""
+
+    def draw(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
+        if len(shape) <= 3:
+            return init(key, shape, dtype)
+        return init(key, (math.prod(shape[:-2]), *shape[-2:]), dtype).reshape(shape)
+
+    return draw
+
+
 # PyTorch initialisers, in Flax terms (fans are computed the same way for HWIO and OIHW kernels).
 #: ``nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")`` (timm's ResNet convs).
-KAIMING_NORMAL_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+KAIMING_NORMAL_FAN_OUT = merge_window_axes(
+    nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+)
 #: ``nn.init.kaiming_uniform_(w)`` with its default ``a=0`` (torchvision's SqueezeNet convs).
-KAIMING_UNIFORM = nn.initializers.variance_scaling(2.0, "fan_in", "uniform")
+KAIMING_UNIFORM = merge_window_axes(nn.initializers.variance_scaling(2.0, "fan_in", "uniform"))
 #: The default weight init of ``nn.Linear`` and ``nn.Conv2d``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-TORCH_DEFAULT_KERNEL = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+TORCH_DEFAULT_KERNEL = merge_window_axes(
+    nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+)
 
 #: Values of the ``stem`` option of the image networks: the reference's own stem and early strides
 #: ("imagenet") or their adaptation to 32x32 images ("cifar"); :mod:`nish_jax.models` lists what

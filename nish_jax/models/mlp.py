@@ -10,7 +10,13 @@ import jax
 import jax.numpy as jnp
 
 from nish_jax.activations import Activation
-from nish_jax.models.layers import check_choice, check_input, check_positive_int, check_rate
+from nish_jax.models.layers import (
+    check_choice,
+    check_input,
+    check_positive_int,
+    check_rate,
+    merge_window_axes,
+)
 from nish_jax.models.registry import ModelSpec, register
 
 #: "origin": the Mish notebook's convolutional stem; "none": the image is flattened directly.
@@ -51,7 +57,9 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x, self.in_channels, "mlp")
-        dense = dict(kernel_init=nn.initializers.glorot_uniform(), dtype=self.dtype)
+        dense = dict(
+            kernel_init=merge_window_axes(nn.initializers.glorot_uniform()), dtype=self.dtype
+        )
         x = x.astype(self.dtype)
         if self.stem == "origin":
             for i, filters in enumerate((20, 50)):

@@ -31,6 +31,7 @@ from nish_jax.models.layers import (
     check_positive_int,
     check_rate,
     dotted_torch_key,
+    merge_window_axes,
 )
 from nish_jax.models.registry import ModelSpec, register
 
@@ -141,7 +142,7 @@ class SqueezeNet(nn.Module):
             else:
                 x = Fire(*layer, act=self.act, dtype=self.dtype, name=f"features_{index}")(x)
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        final_init = nn.initializers.normal(0.01)
+        final_init = merge_window_axes(nn.initializers.normal(0.01))
         x = _conv(self.num_classes, 1, self.dtype, "classifier_1", kernel_init=final_init)(x)
         return jnp.mean(self.act(x), axis=(1, 2))
 
