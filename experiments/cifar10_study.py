@@ -120,8 +120,17 @@ def train_study(
     Each finished run's row is kept in ``<output_root>/cifar10_study/<name>/finished/``, keyed by
     everything that changes its computation, so a stopped study continues where it stopped and a
     changed one never reuses a run of other settings. Each activation's programs compile once,
-    and only if one of its runs is missing."""
+    and only if one of its runs is missing. It first says how many runs are recorded."""
     seeds = list(range(config.seed, config.seed + config.num_seeds))
+    paths = [
+        finished_path(config, act, dataset, seed) for seed in seeds for act in config.activations
+    ]
+    done = sum(map(os.path.exists, paths))
+    print(
+        f"cifar10 study [{config.name}]: {done} of {len(paths)} runs recorded in "
+        f"{os.path.dirname(paths[0])}; {len(paths) - done} to run",
+        flush=True,
+    )
     programs: dict[str, Programs] = {}
     rows = []
     for start in range(0, len(seeds), config.seeds_per_program):

@@ -84,8 +84,9 @@ def test_smoke_study_republishes_from_its_committed_files(smoke):
                 assert new[key] == value, key
 
 
-def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch):
-    """Finished runs are kept: the same config trains nothing again; another setting does."""
+def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch, capsys):
+    """Finished runs are kept: the same config trains nothing again; another setting does. Each
+    run first says how much of the study is recorded."""
     config, results = smoke
     trained = []
     real_train_seeds = cifar10_study.train_seeds
@@ -95,11 +96,17 @@ def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch
         return real_train_seeds(programs, seeds, data)
 
     monkeypatch.setattr(cifar10_study, "train_seeds", counting)
+    capsys.readouterr()
     again = cifar10_study.run(config)
     assert trained == [] and again.runs == results.runs
+    finished = os.path.join(config.output_root, "cifar10_study", "smoke", "finished")
+    assert f"cifar10 study [smoke]: 4 of 4 runs recorded in {finished}; 0 to run" in (
+        capsys.readouterr().out
+    )
     for act, seed in (("mish", 1), ("nish", 0)):
         os.remove(cifar10_study.finished_path(config, act, "cifar10 (JPEG copy)", seed))
     again = cifar10_study.run(config)  # as if stopped before these two runs finished
+    assert "2 of 4 runs recorded" in capsys.readouterr().out
     # Seed by seed, every activation within a seed: a study stopped part way has complete pairs.
     assert trained == [("nish", 0), ("mish", 1)]
     assert [(row["activation"], row["seed"]) for row in again.runs] == [
