@@ -219,7 +219,7 @@ def bench_study(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     data, _ = cifar10_study.load_data(config, recipe)
     group = min(VMAPPED_SEEDS, config.num_seeds)
-    act = config.activations[0]  # with a compilation cache, the study reuses its programs
+    act = config.activations[0]  # under a compilation cache (the tests') the study reuses these
     seconds = median_seconds(
         {
             "one seed": jax_stepper(act, recipe, data, dtype, seeds=1),

@@ -66,6 +66,8 @@ def check_config(config: ml_collections.ConfigDict) -> Recipe:
         raise ValueError(
             f"config.compute_dtype={config.compute_dtype!r}; valid: {', '.join(COMPUTE_DTYPES)}"
         )
+    if not config.activations:
+        raise ValueError("config.activations is empty; name at least one, e.g. ('mish', 'nish')")
     for act in config.activations:
         get_activation(act)
     if config.num_seeds < 1 or config.seeds_per_program < 1:

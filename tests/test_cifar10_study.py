@@ -114,6 +114,22 @@ def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch
     ]
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("activations", (), "config.activations is empty"),
+        ("activations", ("mish", "nsih"), "nsih"),
+        ("compute_dtype", "float16", "'float16'; valid: "),
+        ("seeds_per_program", 3, "seeds_per_program=3 must divide config.num_seeds=2"),
+    ],
+)
+def test_a_bad_study_config_is_refused_before_any_data_is_read(key, value, message):
+    config = get_config("smoke")
+    config[key] = value
+    with pytest.raises(ValueError, match=message):
+        cifar10_study.check_config(config)
+
+
 def test_the_readme_puts_the_study_beside_the_papers_table1(smoke):
     """The README's Table 1 section: the paper's gaps, then the study's paired gap to Mish with
     its scale, its minimum detectable difference and a verdict."""

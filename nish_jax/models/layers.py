@@ -16,7 +16,7 @@ import jax.numpy as jnp
 def merge_window_axes(init: nn.initializers.Initializer) -> nn.initializers.Initializer:
     """``init`` drawing a kernel of more than 3 axes (a convolution's HWIO) as (H*W, I, O), then
     reshaped: the same numbers (JAX numbers a draw's elements in row-major order) and the same
-    fans (variance scaling counts every axis before the last two as the receptive field), in
+    fans (with its default axes, variance scaling counts all but the last two as the window), in
     half the compile time: XLA's CPU compiler is slow over 4-d random draws (ResNet-18's init
     compiled in 17 s, now 9 s, on two cores, 2026-12-01). Every conv init of the models uses it."""
 
