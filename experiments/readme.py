@@ -417,11 +417,16 @@ def mnist_claims(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
         ]
         if claim.experiment == "depth_sweep":
             controlled = module.controls(config, result["comparisons"])
+            rates = (
+                "the learning-rate rows compare Nish and the other at the same multiple of the "
+                "base rate"
+                if config.learning_rate_factors
+                else "this config has no learning-rate check (`learning_rate_factors` is empty)"
+            )
             parts += [
                 "Controls (exploratory, Holm over all non-primary comparisons): ELU has Nish's "
                 "slope of 1 on both sides of 0 (is being close to the identity there enough?), "
-                "GELU is a second smooth control (slope 1/2 at 0, like SiLU); the learning-rate "
-                "rows compare Nish and the other at the same multiple of the base rate:",
+                f"GELU is a second smooth control (slope 1/2 at 0, like SiLU); {rates}:",
                 "",
                 comparison_table(controlled, digits) if controlled else "None in this config.\n",
             ]
