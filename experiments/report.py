@@ -189,6 +189,19 @@ def save_figure(figure: Figure, path: str) -> str:
     return path
 
 
+def runs_per_machine(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many runs each machine (a ``trained_on`` value) computed. A run is a (workdir, seed)
+    where the rows name one: an experiment may write a row per layer, noise level or epoch budget
+    of one run. Rows without a workdir are one run each."""
+    from nish_jax.train import sharding
+
+    machines = {}
+    for index, row in enumerate(rows):
+        run = (row["workdir"], row.get("seed")) if "workdir" in row else index
+        machines.setdefault(run, row.get("trained_on", sharding.NOT_RECORDED))
+    return dict(collections.Counter(machines.values()))
+
+
 def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The date, machine and versions behind a result (meta.json); with ``runs`` that name where
     they were computed (a ``trained_on`` column), how many runs each machine computed."""
@@ -226,13 +239,7 @@ def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
         },
         "git_commit": commit,
         **(
-            {
-                "trained_on": dict(
-                    collections.Counter(
-                        row.get("trained_on", sharding.NOT_RECORDED) for row in runs
-                    )
-                )
-            }
+            {"trained_on": runs_per_machine(runs)}
             if any("trained_on" in row for row in runs)
             else {}
         ),

@@ -199,6 +199,9 @@ def test_gradient_flow_smoke_reuses_the_depth_sweeps_runs(output_root):
     rows = check_outputs(results, ("relu", "nish"))
     # activations x stages x seeds x layers (1 + 3)
     assert len(rows) == 2 * 2 * 2 * (1 + 3)
+    # meta.json counts runs (2 depths x 2 activations x 2 seeds), not their rows
+    here = computed_on(jax.devices())
+    assert json.load(open(results.files["meta"]))["trained_on"] == {here: 8}
     dead = {
         act: [float(r["dead_fraction"]) for r in rows if r["activation"] == act]
         for act in ("relu", "nish")
