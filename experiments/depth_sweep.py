@@ -132,7 +132,8 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     """Accuracy against depth, one line per activation (controls dashed), spread band."""
     import matplotlib.pyplot as plt
 
-    figure, ax = plt.subplots(figsize=(7, 4.5))
+    figure, ax = plt.subplots(figsize=(7.5, 4.5))
+    ax.set_xticks(sorted({r["depth"] for r in runs}))
     for act in dict.fromkeys([*config.activations, *config.control_activations]):
         depths = sorted(
             {r["depth"] for r in runs if r["activation"] == act and r["lr_factor"] == 1}
@@ -158,7 +159,8 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
         fontsize=7,
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # clear of every line
+    figure.tight_layout()
     return figure
 
 
