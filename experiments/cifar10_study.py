@@ -124,13 +124,15 @@ def train_study(
     changed one never reuses a run of other settings. Each activation's programs compile once,
     and only if one of its runs is missing. It first says how many runs are recorded."""
     seeds = list(range(config.seed, config.seed + config.num_seeds))
-    paths = [
-        finished_path(config, act, dataset, seed) for seed in seeds for act in config.activations
-    ]
-    done = sum(map(os.path.exists, paths))
+    finished = {
+        (act, seed): finished_path(config, act, dataset, seed)
+        for seed in seeds
+        for act in config.activations
+    }
+    done = sum(map(os.path.exists, finished.values()))
     print(
-        f"cifar10 study [{config.name}]: {done} of {len(paths)} runs recorded in "
-        f"{os.path.dirname(paths[0])}; {len(paths) - done} to run",
+        f"cifar10 study [{config.name}]: {done} of {len(finished)} runs recorded in "
+        f"{os.path.dirname(next(iter(finished.values())))}; {len(finished) - done} to run",
         flush=True,
     )
     programs: dict[str, Programs] = {}
@@ -138,7 +140,7 @@ def train_study(
     for start in range(0, len(seeds), config.seeds_per_program):
         group = seeds[start : start + config.seeds_per_program]
         for act in config.activations:
-            paths = [finished_path(config, act, dataset, seed) for seed in group]
+            paths = [finished[act, seed] for seed in group]
             if all(os.path.exists(path) for path in paths):
                 for path in paths:
                     with open(path) as file:
