@@ -22,7 +22,9 @@ same noise (it is drawn from the run's seed and the step). Variants:
   used Keras' default), batch 128, 5 paired seeds, noise standard deviations 0, 0.5 and 1.0.
   Cut, and why: the CNN is 8 channels wide (doubling per stage), trains 2 epochs and sees 3 noise
   levels, so that 4 activations x 2 depths x 3 levels x 5 seeds (120 runs) fit in about 2 hours on
-  two quiet cores (measured 2026-11-28: about 20 s and 40 s per epoch for 5 and 10 layers).
+  two quiet cores (measured 2026-11-28: about 20 s and 40 s per epoch for 5 and 10 layers). On
+  2026-12-01 the same two cores took about 40 s per 5-layer epoch (and the depth sweep ran about
+  twice as slow as on 2026-11-28 too), which would make it about 4 hours: a run done in parts.
 - ``paper``: 32 channels, 10 epochs, levels 0, 0.25, ..., 1.0 (meant for accelerators).
 - ``quick`` (a few minutes on two CPU cores: clean training, 3,072 training images, 1 epoch, 2
   seeds, 11 levels) and ``smoke`` (seconds, for the tests).
