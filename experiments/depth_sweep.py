@@ -129,11 +129,14 @@ def make_table(
 
 
 def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
-    """Accuracy against depth, one line per activation (controls dashed), spread band."""
+    """Accuracy against depth, one line per activation (controls dashed), spread band; the
+    learning-rate check as hollow markers in its activation's colour, either side of the
+    deepest primary depth (below it for the smaller rates, above for the larger)."""
     import matplotlib.pyplot as plt
 
     figure, ax = plt.subplots(figsize=(7.5, 4.5))
     ax.set_xticks(sorted({r["depth"] for r in runs}))
+    colour = {}
     for act in dict.fromkeys([*config.activations, *config.control_activations]):
         depths = sorted(
             {r["depth"] for r in runs if r["activation"] == act and r["lr_factor"] == 1}
@@ -142,9 +145,29 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
             grid.values_of(runs, METRIC, activation=act, depth=d, lr_factor=1.0) for d in depths
         ]
         style = "--" if act in config.control_activations else "-"
-        report.plot_with_spread(
+        line = report.plot_with_spread(
             ax, depths, samples, label=act, spread=config.spread, linestyle=style
         )
+        colour[act] = line.get_color()
+    deepest = max(config.primary_depths)
+    for act in config.learning_rate_activations:
+        for factor in config.learning_rate_factors:
+            summary = stats.summarize(
+                grid.values_of(runs, METRIC, activation=act, depth=deepest, lr_factor=factor)
+            )
+            if not summary.n:
+                continue
+            width = summary.std if config.spread == "std" else summary.ci_half_width
+            ax.errorbar(
+                deepest + (0.3 if factor > 1 else -0.3),
+                summary.mean,
+                yerr=width,
+                marker="^" if factor > 1 else "v",
+                markerfacecolor="none",
+                color=colour[act],
+                capsize=3,
+                label=f"{act}, lr x{factor:g}",
+            )
     ax.set_xlabel("number of hidden Dense-BatchNorm-act-Dropout blocks")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
@@ -152,7 +175,9 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     ax.text(
         0.99,
         0.01,
-        f"mean of {config.train.num_runs} paired seeds, band: {report.SPREADS[config.spread]}",
+        f"mean of {config.train.num_runs} paired seeds, "
+        f"{'band and bars' if config.learning_rate_factors else 'band'}: "
+        f"{report.SPREADS[config.spread]}",
         transform=ax.transAxes,
         ha="right",
         va="bottom",

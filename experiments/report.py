@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (after selecting the Agg backend)
 import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
 from experiments import stats  # noqa: E402
 from nish_jax.train.metrics import plain_number  # noqa: E402
@@ -168,9 +169,10 @@ def plot_with_spread(
     label: str,
     spread: str,
     **line_options: Any,
-) -> None:
+) -> Line2D:
     """The mean of ``samples[i]`` (the finished runs at ``x[i]``) with a band of ``spread``
-    ("std" or "ci"); points without a finished run are left out, single runs get no band."""
+    ("std" or "ci"); points without a finished run are left out, single runs get no band.
+    Returns the line (its colour marks the same series elsewhere)."""
     check_spread(spread)
     summaries = [stats.summarize(values) for values in samples]
     keep = [i for i, s in enumerate(summaries) if s.n]
@@ -181,6 +183,7 @@ def plot_with_spread(
     )
     (line,) = ax.plot(xs, means, marker="o", label=label, **line_options)
     ax.fill_between(xs, means - widths, means + widths, color=line.get_color(), alpha=0.2)
+    return line
 
 
 def save_figure(figure: Figure, path: str) -> str:

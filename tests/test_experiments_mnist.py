@@ -158,6 +158,24 @@ def test_the_readme_states_each_mnist_claim_with_its_comparisons_and_controls(ou
     assert f"Verdict: **{readme.verdict(claim, results.comparisons)}**" in fig2a
 
 
+def test_the_depth_figure_shows_the_committed_learning_rate_check_in_its_activations_colours():
+    config, runs, _ = readme.load_committed(str(ROOT / "docs/results/depth_sweep/full"))
+    figure = depth_sweep.make_figure(config, runs)
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    handle_of = dict(zip(labels, handles, strict=True))
+    checks = [(act, factor) for act in ("mish", "nish") for factor in ("0.3", "3")]
+    for act, factor in checks:
+        marker = handle_of[f"{act}, lr x{factor}"].lines[0]
+        assert marker.get_color() == handle_of[act].get_color()
+        # Drawn at the mean of the committed runs of that rate, beside the deepest depth.
+        values = grid.values_of(
+            runs, "test_top1_percent", activation=act, depth=25, lr_factor=float(factor)
+        )
+        assert len(values) == 5
+        assert float(marker.get_ydata()[0]) == pytest.approx(np.mean(values))
+        assert marker.get_xdata()[0] == pytest.approx(25.3 if factor == "3" else 24.7)
+
+
 def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
     config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
     config.depths, config.primary_depths = (2,), (2,)
