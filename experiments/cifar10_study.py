@@ -331,7 +331,7 @@ def make_figure(
         jitter = np.linspace(-0.15, 0.15, len(finished)) if len(finished) > 1 else [0.0]
         left.scatter(x + np.asarray(jitter), finished, s=12, alpha=0.6)
         summary = stats.summarize(finished)
-        width = summary.std if config.spread == "std" else summary.ci_half_width
+        width = report.spread_width(summary, config.spread)
         if summary.n:
             left.errorbar(x + 0.3, summary.mean, yerr=0 if math.isnan(width) else width, fmt="o",
                           color="black", capsize=3)  # fmt: skip

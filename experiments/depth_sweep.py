@@ -157,7 +157,7 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
             )
             if not summary.n:
                 continue
-            width = summary.std if config.spread == "std" else summary.ci_half_width
+            width = report.spread_width(summary, config.spread)
             ax.errorbar(
                 deepest + (0.3 if factor > 1 else -0.3),
                 summary.mean,

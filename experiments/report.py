@@ -88,12 +88,18 @@ def results_dir(root: str, experiment: str, config_name: str) -> str:
     return path
 
 
+def spread_width(summary: stats.Summary, spread: str) -> float:
+    """The half-width that ``spread`` ("std" or "ci") names: the band, bar and "±" of every
+    output (NaN below two runs)."""
+    return summary.std if spread == "std" else summary.ci_half_width
+
+
 def format_mean_spread(summary: stats.Summary, spread: str, digits: int = 2) -> str:
     """``"97.31 ± 0.50"`` (the spread named by ``spread``), the mean alone for a single run, or
     "diverged" when no run finished."""
     if summary.n == 0:
         return "diverged"
-    width = summary.std if spread == "std" else summary.ci_half_width
+    width = spread_width(summary, spread)
     mean = f"{summary.mean:.{digits}f}"
     return mean if np.isnan(width) else f"{mean} ± {width:.{digits}f}"
 
@@ -178,9 +184,7 @@ def plot_with_spread(
     keep = [i for i, s in enumerate(summaries) if s.n]
     xs = np.asarray(x, dtype=float)[keep]
     means = np.array([summaries[i].mean for i in keep])
-    widths = np.array(
-        [summaries[i].std if spread == "std" else summaries[i].ci_half_width for i in keep]
-    )
+    widths = np.array([spread_width(summaries[i], spread) for i in keep])
     (line,) = ax.plot(xs, means, marker="o", label=label, **line_options)
     ax.fill_between(xs, means - widths, means + widths, color=line.get_color(), alpha=0.2)
     return line
