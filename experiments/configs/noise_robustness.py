@@ -23,8 +23,9 @@ same noise (it is drawn from the run's seed and the step). Variants:
   Cut, and why: the CNN is 8 channels wide (doubling per stage), trains 2 epochs and sees 3 noise
   levels, so that 4 activations x 2 depths x 3 levels x 5 seeds (120 runs) fit in about 2 hours on
   two quiet cores (measured 2026-11-28: about 20 s and 40 s per epoch for 5 and 10 layers). On
-  2026-12-01 the same two cores took about 40 s per 5-layer epoch (and the depth sweep ran about
-  twice as slow as on 2026-11-28 too), which would make it about 4 hours: a run done in parts.
+  2026-12-01 two shared cores took about 40 s per 5-layer epoch (AMD EPYC) and, on another
+  machine, 27 s and 50 s per 5- and 10-layer epoch (Intel Xeon): about 5 and 10 minutes per
+  point of 5 seeds, about 3 hours in all, a run done in parts.
 - ``paper``: 32 channels, 10 epochs, levels 0, 0.25, ..., 1.0 (meant for accelerators).
 - ``quick`` (a few minutes on two CPU cores: clean training, 3,072 training images, 1 epoch, 2
   seeds, 11 levels) and ``smoke`` (seconds, for the tests).
