@@ -442,7 +442,9 @@ def provenance(meta: Mapping[str, Any]) -> str:
     )
     if "trained_on" not in meta:
         return f"Run on {published}"
-    machines = "; ".join(f"{where} ({count} runs)" for where, count in meta["trained_on"].items())
+    machines = "; ".join(
+        f"{where} ({count} run{'s' * (count != 1)})" for where, count in meta["trained_on"].items()
+    )
     return f"Trained on: {machines}; published on {published}"
 
 
