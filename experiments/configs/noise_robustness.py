@@ -25,7 +25,8 @@ same noise (it is drawn from the run's seed and the step). Variants:
   two quiet cores (measured 2026-11-28: about 20 s and 40 s per epoch for 5 and 10 layers). On
   2026-12-01 two shared cores took about 40 s per 5-layer epoch (AMD EPYC) and, on another
   machine, 27 s and 50 s per 5- and 10-layer epoch (Intel Xeon): about 5 and 10 minutes per
-  point of 5 seeds, about 3 hours in all, a run done in parts.
+  point of 5 seeds, about 3 hours in all, a run done in parts. The last 12 10-layer runs took 29
+  minutes on 2026-12-02 (AMD EPYC, about 70 s per epoch).
 - ``paper``: 32 channels, 10 epochs, levels 0, 0.25, ..., 1.0 (meant for accelerators).
 - ``quick`` (a few minutes on two CPU cores: clean training, 3,072 training images, 1 epoch, 2
   seeds, 11 levels) and ``smoke`` (seconds, for the tests).
