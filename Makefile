@@ -32,10 +32,10 @@ test: lint
 	$(PY) -m pytest -q --durations=10 -n auto --maxprocesses 4 --dist loadfile tests
 
 lint: $(TEST_STAMP)
-	$(PY) -m ruff check nish_jax experiments tests
+	$(PY) -m ruff check nish_jax experiments benchmarks tests
 
 bench: $(DEMO_STAMP)
-	$(PY) -m experiments.bench_activation
+	$(PY) -m benchmarks.activation
 
 clean:
 	rm -rf $(VENV) results

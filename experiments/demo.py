@@ -19,9 +19,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from experiments import bench_activation, depth_sweep, fig1_activations, noise_robustness
-from experiments.configs import depth_sweep as depth_sweep_configs
-from experiments.configs import noise_robustness as noise_configs
+from benchmarks import activation as bench_activation
+from experiments.mnist import depth_sweep, noise_robustness
+from experiments.mnist.configs import depth_sweep as depth_sweep_configs
+from experiments.mnist.configs import noise_robustness as noise_configs
+from experiments.paper import fig1_activations
 from nish_jax.data import DataError, DataNotFoundError, download, load
 
 

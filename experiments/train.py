@@ -1,6 +1,6 @@
 """Train (or resume) the runs a config describes: the command-line face of nish_jax.train.
 
-    python -m experiments.train --config experiments/configs/mnist_mlp.py --workdir runs/mnist \
+    python -m experiments.train --config experiments/mnist/configs/mnist_mlp.py --workdir runs/mnist \
         --config.act=nish --config.num_epochs=3
 
 Any config key can be overridden with ``--config.<key>=<value>`` (nested keys too:
@@ -8,7 +8,7 @@ Any config key can be overridden with ``--config.<key>=<value>`` (nested keys to
 from the latest checkpoint; a workdir holding a run of another configuration is refused unless
 ``--overwrite`` deletes that run. The final metrics of every run are printed as JSON.
 
-Exit status (experiments/cli.py): 0 when every run trained, 1 when a run diverged (after printing
+Exit status (experiments/core/cli.py): 0 when every run trained, 1 when a run diverged (after printing
 the metrics), 2 when the workdir cannot be used or a value is bad, 130 after Ctrl-C (the state is
 saved; the same command continues).
 """
@@ -22,10 +22,10 @@ import sys
 import ml_collections
 from absl import flags
 
-from experiments import cli
+from experiments.core import cli
 from nish_jax.train import train_and_evaluate
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "mnist_mlp.py")
+DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "mnist", "configs", "mnist_mlp.py")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, config.")
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Delete the workdir's checkpoints and metrics first, and start fresh."
@@ -49,4 +49,4 @@ def run(config: ml_collections.ConfigDict) -> int:
 
 
 if __name__ == "__main__":
-    cli.main(run, DEFAULT_CONFIG)
+    cli.run_program(run, os.path.relpath(DEFAULT_CONFIG), sys.argv)

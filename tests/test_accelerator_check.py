@@ -1,4 +1,4 @@
-"""experiments/accelerator_check.sh --cpu-smoke: the device check's whole path, tiny, on the CPU."""
+"""scripts/accelerator_check.sh --cpu-smoke: the device check's whole path, tiny, on the CPU."""
 
 from __future__ import annotations
 

@@ -14,17 +14,25 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import cifar10_study, readme
-from experiments.airbench import WHITENING_WIDTH, Airbench, whitening_kernel
-from experiments.airbench_recipe import Programs, Recipe, normalize, put_on_device, train_seeds
-from experiments.configs.cifar10_study import get_config
+from experiments import readme
+from experiments.cifar10 import study as cifar10_study
+from experiments.cifar10.airbench import WHITENING_WIDTH, Airbench, whitening_kernel
+from experiments.cifar10.airbench_recipe import (
+    Programs,
+    Recipe,
+    normalize,
+    put_on_device,
+    train_seeds,
+)
+from experiments.cifar10.configs.cifar10_study import AIRBENCH94, get_config
+from experiments.core import experiment
 from nish_jax.activations import get_activation
 from nish_jax.data import NORMALIZATION, load
 from nish_jax.train.sharding import computed_on
 
 MEAN, STD = (jnp.asarray(v) for v in NORMALIZATION["cifar10"])
 # A recipe small enough to train in seconds on a CPU.
-TINY = Recipe(widths=(4, 8, 8), batch_size=128, train_epochs=1.0)
+TINY = Recipe(**{**AIRBENCH94, "widths": (4, 8, 8), "batch_size": 128, "train_epochs": 1.0})
 
 
 def real_images(split: str, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +51,7 @@ def tiny_data():
 def smoke(tmp_path_factory):
     config = get_config("smoke")
     config.output_root = str(tmp_path_factory.mktemp("results"))
-    return config, cifar10_study.run(config)
+    return config, experiment.run(cifar10_study, config)
 
 
 def test_smoke_study_writes_every_output_with_paired_comparisons(smoke):
@@ -74,7 +82,7 @@ def test_smoke_study_republishes_from_its_committed_files(smoke):
     config, results = smoke
     committed, runs, meta = readme.load_committed(results.directory)
     committed.output_root = config.output_root
-    again = cifar10_study.publish_runs(committed, runs, meta)
+    again = experiment.publish(cifar10_study, committed, runs, meta)
     assert len(again.comparisons) == len(results.comparisons)
     for new, old in zip(again.comparisons, results.comparisons, strict=True):
         for key, value in old.items():
@@ -97,7 +105,7 @@ def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch
 
     monkeypatch.setattr(cifar10_study, "train_seeds", counting)
     capsys.readouterr()
-    again = cifar10_study.run(config)
+    again = experiment.run(cifar10_study, config)
     assert trained == [] and again.runs == results.runs
     finished = os.path.join(config.output_root, "cifar10_study", "smoke", "finished")
     assert f"cifar10 study [smoke]: 4 of 4 runs recorded in {finished}; 0 to run" in (
@@ -105,7 +113,7 @@ def test_a_stopped_study_continues_and_a_changed_one_retrains(smoke, monkeypatch
     )
     for act, seed in (("mish", 1), ("nish", 0)):
         os.remove(cifar10_study.finished_path(config, act, "cifar10 (JPEG copy)", seed))
-    again = cifar10_study.run(config)  # as if stopped before these two runs finished
+    again = experiment.run(cifar10_study, config)  # as if stopped before these two runs finished
     assert "2 of 4 runs recorded" in capsys.readouterr().out
     # Seed by seed, every activation within a seed: a study stopped part way has complete pairs.
     assert trained == [("nish", 0), ("mish", 1)]

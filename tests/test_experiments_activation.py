@@ -2,7 +2,8 @@
 
 import re
 
-from experiments import bench_activation, fig1_activations
+from benchmarks import activation as bench_activation
+from experiments.paper import fig1_activations
 
 
 def test_fig1_writes_the_png_and_reports_the_true_minimum(tmp_path, capsys):

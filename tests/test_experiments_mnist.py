@@ -18,19 +18,12 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import (
-    demo,
-    depth_sweep,
-    gradient_flow,
-    grid,
-    noise_robustness,
-    readme,
-    report,
-    stats,
-)
-from experiments.configs import depth_sweep as depth_sweep_configs
-from experiments.configs import gradient_flow as gradient_flow_configs
-from experiments.configs import noise_robustness as noise_configs
+from experiments import demo, readme
+from experiments.core import experiment, grid, report, stats
+from experiments.mnist import depth_sweep, gradient_flow, noise_robustness
+from experiments.mnist.configs import depth_sweep as depth_sweep_configs
+from experiments.mnist.configs import gradient_flow as gradient_flow_configs
+from experiments.mnist.configs import noise_robustness as noise_configs
 from nish_jax.data import load
 from nish_jax.models import create_model
 from nish_jax.train.sharding import computed_on
@@ -72,7 +65,7 @@ def run_dirs(output_root: str) -> set[str]:
 
 
 def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
-    results = depth_sweep.run(smoke(depth_sweep_configs, output_root))
+    results = experiment.run(depth_sweep, smoke(depth_sweep_configs, output_root))
     rows = check_outputs(results, ("relu", "nish", "gelu"))
     # 2 depths x 2 activations, the GELU control at depth 3, the x3 learning rate for 2 acts.
     points = {(r["activation"], r["depth"], r["lr_factor"]) for r in rows}
@@ -89,7 +82,7 @@ def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
     assert len(first) == 14  # one program per (point, seed)
 
     # The same config again reuses every run and gives the same numbers.
-    again = depth_sweep.run(smoke(depth_sweep_configs, output_root))
+    again = experiment.run(depth_sweep, smoke(depth_sweep_configs, output_root))
     assert run_dirs(output_root) == first
     assert report.read_csv(again.files["runs"]) == rows
 
@@ -97,7 +90,7 @@ def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
     config = smoke(depth_sweep_configs, output_root)
     config.train.learning_rate = 0.02
     config.learning_rate_factors = config.control_activations = ()
-    changed = depth_sweep.run(config)
+    changed = experiment.run(depth_sweep, config)
     new = run_dirs(output_root) - first
     assert len(new) == 8
     assert {r["workdir"] for r in changed.runs} <= {
@@ -111,7 +104,7 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys
     Each run first says how much of the sweep is recorded and how much is left."""
     config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
     config.depths, config.primary_depths, config.learning_rate_factors = (1,), (1,), ()
-    first = depth_sweep.run(config)
+    first = experiment.run(depth_sweep, config)
     left = (
         f"depth sweep [smoke]: {{}} of 4 programs recorded in {tmp_path / 'finished'}; {{}} to run"
     )
@@ -122,7 +115,7 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys
     assert {row["trained_on"] for row in published} == {here}
     assert json.load(open(first.files["meta"]))["trained_on"] == {here: 4}
     shutil.rmtree(tmp_path / "runs")
-    again = depth_sweep.run(config)
+    again = experiment.run(depth_sweep, config)
     assert left.format(4, 0) in capsys.readouterr().out
     assert not (tmp_path / "runs").exists()
     assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
@@ -132,14 +125,14 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys
     record = json.loads(older.read_text())
     del record["trained_on"]
     older.write_text(json.dumps(record))
-    counted = json.load(open(depth_sweep.run(config).files["meta"]))["trained_on"]
+    counted = json.load(open(experiment.run(depth_sweep, config).files["meta"]))["trained_on"]
     assert counted == {"machine not recorded": 1, here: 3}
 
 
 def test_the_readme_states_each_mnist_claim_with_its_comparisons_and_controls(output_root):
     config = smoke(depth_sweep_configs, output_root)
     config.name = "quick"  # a config the README shows
-    results = depth_sweep.run(config)
+    results = experiment.run(depth_sweep, config)
     text = readme.mnist_claims(readme.read_committed(output_root))
     fig2a, noise = text.split("**Fig. 2b")
     assert "[QUICK run: reduced protocol" in fig2a
@@ -180,7 +173,7 @@ def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
     config = smoke(depth_sweep_configs, str(tmp_path), control_activations=())
     config.depths, config.primary_depths = (2,), (2,)
     config.learning_rate_factors = (1e6,)  # these runs blow up; the others must not care
-    results = depth_sweep.run(config)
+    results = experiment.run(depth_sweep, config)
     diverged = [r for r in results.runs if r["diverged"]]
     assert {(r["activation"], r["lr_factor"]) for r in diverged} == {("relu", 1e6), ("nish", 1e6)}
     assert all(math.isnan(r["test_top1_percent"]) for r in diverged)
@@ -192,7 +185,7 @@ def test_depth_sweep_records_diverged_runs_and_goes_on(tmp_path):
 
 @pytest.mark.parametrize("protocol", ["noisy_training", "clean_training"])
 def test_noise_robustness_smoke(output_root, protocol):
-    results = noise_robustness.run(smoke(noise_configs, output_root, protocol=protocol))
+    results = experiment.run(noise_robustness, smoke(noise_configs, output_root, protocol=protocol))
     rows = check_outputs(results, ("relu", "nish"))
     assert len(rows) == 2 * 2 * 2 * 2  # activations x depths x seeds x noise levels
     assert {float(r["noise_std"]) for r in rows} == {0.0, 1.0}
@@ -206,13 +199,13 @@ def test_noise_robustness_smoke(output_root, protocol):
 
 def test_noise_robustness_rejects_unknown_protocol(tmp_path):
     with pytest.raises(ValueError, match="valid: noisy_training, clean_training"):
-        noise_robustness.run(smoke(noise_configs, str(tmp_path), protocol="noisy"))
+        experiment.run(noise_robustness, smoke(noise_configs, str(tmp_path), protocol="noisy"))
 
 
 def test_gradient_flow_smoke_reuses_the_depth_sweeps_runs(output_root):
-    depth_sweep.run(smoke(depth_sweep_configs, output_root))
+    experiment.run(depth_sweep, smoke(depth_sweep_configs, output_root))
     before = run_dirs(output_root)
-    results = gradient_flow.run(smoke(gradient_flow_configs, output_root))
+    results = experiment.run(gradient_flow, smoke(gradient_flow_configs, output_root))
     assert run_dirs(output_root) == before  # the same training: nothing trained again
     rows = check_outputs(results, ("relu", "nish"))
     # activations x stages x seeds x layers (1 + 3)
@@ -235,12 +228,12 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     measured rows carry the final metrics of the state they measured."""
     root = str(tmp_path)
     config = smoke(gradient_flow_configs, root)
-    first = gradient_flow.run(config)
+    first = experiment.run(gradient_flow, config)
     published = report.read_csv(first.files["runs"])
     trained = run_dirs(root)
     assert len(trained) == 2 * 2 * 2  # depths x activations x seeds
     shutil.rmtree(tmp_path / "runs")
-    again = gradient_flow.run(config)
+    again = experiment.run(gradient_flow, config)
     assert not (tmp_path / "runs").exists()
     assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
 
@@ -252,8 +245,8 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     plain.write_text(json.dumps(record))
     for measured in (tmp_path / "finished").glob(f"{program}-1ep.gradient_flow-*.json"):
         measured.unlink()
-    with caplog.at_level(logging.WARNING, logger="experiments.grid"):
-        third = gradient_flow.run(config)
+    with caplog.at_level(logging.WARNING, logger="experiments.core.grid"):
+        third = experiment.run(gradient_flow, config)
     assert program in caplog.text and "unlike its record" in caplog.text
     assert f"trained on 8 x TPU v9, jax 0.1, this on {computed_on(jax.devices())}" in caplog.text
     rows = [r for r in third.runs if os.path.basename(r["workdir"]) == program]
@@ -263,7 +256,7 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     # The smoke MLP's constant schedule leaves num_epochs out of the run's fingerprint (a run can
     # be extended); its records still tell a 2-epoch program from a 1-epoch one.
     config.train.num_epochs = 2
-    longer = gradient_flow.run(config)
+    longer = experiment.run(gradient_flow, config)
     assert len(run_dirs(root)) == 8 and sorted((tmp_path / "finished").glob("*-2ep.json"))
     accuracy = [r["test_top1_percent"] for r in first.runs]
     assert [r["test_top1_percent"] for r in longer.runs] != accuracy
@@ -277,11 +270,11 @@ def test_a_new_version_of_a_measurement_is_not_answered_by_the_old_ones_records(
 
 
 def test_the_full_scale_script_trains_every_program_once(tmp_path):
-    """experiments/mnist_full.sh (here on the smoke variant): gradient flow, then the depth sweep,
+    """experiments/mnist/full.sh (here on the smoke variant): gradient flow, then the depth sweep,
     then the noise experiment, each program trained once and every output published."""
     env = {**os.environ, "OUTPUT_ROOT": str(tmp_path), "PY": sys.executable}
     done = subprocess.run(
-        ["bash", "experiments/mnist_full.sh", "smoke"],
+        ["bash", "experiments/mnist/full.sh", "smoke"],
         env=env, capture_output=True, text=True, timeout=900, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

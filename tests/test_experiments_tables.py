@@ -19,10 +19,14 @@ import numpy as np
 import pytest
 from cifar_images import cifar10_archive
 
-from experiments import cifar10_table, grid, imagenet100_table, paper_results, readme, report, stats
-from experiments.configs import cifar10_table as cifar10_configs
-from experiments.configs import imagenet100_table as imagenet100_configs
-from experiments.configs import mnist_mlp as mnist_configs
+from experiments import readme
+from experiments.cifar10 import table1 as cifar10_table
+from experiments.cifar10.configs import cifar10_table as cifar10_configs
+from experiments.core import experiment, grid, report, stats
+from experiments.imagenet100 import table2 as imagenet100_table
+from experiments.imagenet100.configs import imagenet100_table as imagenet100_configs
+from experiments.mnist.configs import mnist_mlp as mnist_configs
+from experiments.paper import results as paper_results
 from nish_jax.models import create_model, get_spec
 from nish_jax.models.convert import _LEAF_NAMES
 from nish_jax.train import sharding
@@ -73,7 +77,7 @@ def _cifar10_smoke(output_root: str):
 @pytest.fixture(scope="module")
 def cifar10_smoke(tmp_path_factory) -> report.Results:
     """Table 1's smoke run, trained once for the module."""
-    return cifar10_table.run(_cifar10_smoke(str(tmp_path_factory.mktemp("results"))))
+    return experiment.run(cifar10_table, _cifar10_smoke(str(tmp_path_factory.mktemp("results"))))
 
 
 # --- Table 1: CIFAR-10 -------------------------------------------------------------------------
@@ -151,7 +155,7 @@ def test_cifar10_table_refuses_a_bad_config_before_training(tmp_path, key, value
         target = target[parent]
     target[leaf] = value
     with pytest.raises(ValueError, match=message):
-        cifar10_table.run(config)
+        experiment.run(cifar10_table, config)
     assert not list(tmp_path.iterdir())
 
 
@@ -227,14 +231,14 @@ def test_cifar10_table_republished_from_its_files_and_beside_a_paper_column(
     # What experiments.readme does with a committed result: the same table from runs.csv alone.
     config, runs, meta = readme.load_committed(cifar10_smoke.directory)
     config.output_root = str(tmp_path / "again")
-    again = cifar10_table.publish_runs(config, runs, meta)
+    again = experiment.publish(cifar10_table, config, runs, meta)
     assert Path(again.files["table"]).read_text() == Path(cifar10_smoke.files["table"]).read_text()
 
     # Where an epoch column is one of the paper's, its numbers stand beside ours.
     config.output_root = str(tmp_path / "relabelled")
     config.epochs = (1, 50)
     relabelled = [{**row, "epochs": 50 if row["epochs"] == 2 else 1} for row in runs]
-    table = Path(cifar10_table.publish_runs(config, relabelled).files["table"]).read_text()
+    table = Path(experiment.publish(cifar10_table, config, relabelled).files["table"]).read_text()
     row = next(line for line in table.splitlines() if line.startswith("| squeezenet | 50 |"))
     assert "| 86.07 / 0.4204 / 0.6281 |" in row and "| 86.17 / 0.4189 / 0.4730 |" in row
 
@@ -244,8 +248,8 @@ def test_cifar10_table_from_the_command_line_reuses_the_same_runs(cifar10_smoke)
     published = report.read_csv(cifar10_smoke.files["runs"])
     overrides = [f"--config.train.{key}={value}" for key, value in CIFAR10_SMOKE_CUTS.items()]
     completed = subprocess.run(
-        [sys.executable, "-m", "experiments.cifar10_table",
-         "--config", "experiments/configs/cifar10_table.py:smoke",
+        [sys.executable, "-m", "experiments", "cifar10_table",
+         "--config=smoke",
          f"--config.output_root={output_root}", *overrides],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -315,7 +319,7 @@ def test_imagenet100_points_map_the_papers_networks_and_their_initialisation(tmp
 
     config.networks = ("tinynet_b", "resnet18")
     with pytest.raises(ValueError, match=r"\['resnet18'\]; valid: mobilenetv2, tinynet_c"):
-        imagenet100_table.run(config)
+        experiment.run(imagenet100_table, config)
 
 
 def test_pretrained_weights_missing_offline_say_how_to_provide_them(tmp_path):
@@ -410,7 +414,7 @@ def test_imagenet100_smoke_fine_tunes_from_a_timm_checkpoint(tmp_path):
     config.pretrained_tags.mobilenetv2_100 = "mobilenetv2_100.ra_in1k"
     config.pretrained.mobilenetv2_100 = str(weights)
     config.activations = ("nish",)  # Nish vs Mish pairing: the CIFAR-10 table's tests
-    results = imagenet100_table.run(config)
+    results = experiment.run(imagenet100_table, config)
 
     converted = Path(results.directory) / "pretrained" / "mobilenetv2_100.ra_in1k.npz"
     backbone = dict(np.load(converted))

@@ -445,7 +445,7 @@ def test_dropout_is_random_in_training_only(initialised) -> None:
 
 
 def test_model_benchmark_quick_run_prints_a_table(capsys) -> None:
-    from experiments import bench_models
+    from benchmarks import models as bench_models
 
     report = bench_models.main(
         ["--quick", "--models", "squeezenet1_1", "--acts", "nish", "--batch", "4", "--no-torch"]

@@ -1,4 +1,4 @@
-"""experiments.report: the files every experiment publishes, and how they label their numbers."""
+"""experiments.core.report: the files every experiment publishes, and how they label their numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pytest
 from ml_collections import ConfigDict
 
-from experiments import report, stats
+from experiments.core import report, stats
 
 
 def test_label_marks_reduced_configs():

@@ -17,7 +17,7 @@ import pytest
 from nish_jax.train import Checkpointer, NoIntactCheckpointError, read_rows
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = ["--config", "experiments/configs/mnist_mlp.py:smoke"]
+FLAGS = ["--config", "experiments/mnist/configs/mnist_mlp.py:smoke"]
 # The smoke config has 16 steps per epoch and a checkpoint every 5 steps: a signal after step 12
 # is mid-epoch, two steps past the checkpoint of step 10 and its already written metric rows.
 SIGNAL_AFTER_STEP = 12

@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = """
 import json, sys
 import jax, numpy as np
-from experiments.configs.mnist_mlp import get_config
+from experiments.mnist.configs.mnist_mlp import get_config
 from nish_jax.train import train_and_evaluate
 
 assert jax.device_count() == 4, jax.devices()

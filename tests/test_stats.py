@@ -1,4 +1,4 @@
-"""experiments.stats: paired comparisons, Holm, power and Welch against scipy and hand values."""
+"""experiments.core.stats: paired comparisons, Holm, power and Welch against scipy and hand values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from experiments import stats
+from experiments.core import stats
 
 NISH = [97.1, 97.5, 96.9, 97.8, 97.3, 97.0]
 MISH = [96.8, 97.4, 97.0, 97.1, 96.9, 96.6]

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.configs.mnist_mlp import get_config
+from experiments.mnist.configs.mnist_mlp import get_config
 from nish_jax.train import (
     Checkpointer,
     make_evaluator,

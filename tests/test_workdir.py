@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from experiments.configs.mnist_mlp import get_config
+from experiments.mnist.configs.mnist_mlp import get_config
 from nish_jax.train import (
     WorkdirBusyError,
     WorkdirMismatchError,
@@ -92,7 +92,7 @@ def test_fingerprint_keys_exactly_what_changes_the_computation():
 def test_fingerprint_is_the_same_in_another_process_and_for_the_saved_config(tmp_path):
     config = smoke_config(act="relu", lr_decay_epochs=(1, 2))
     script = (
-        "from experiments.configs.mnist_mlp import get_config\n"
+        "from experiments.mnist.configs.mnist_mlp import get_config\n"
         "from nish_jax.train import fingerprint\n"
         "config = get_config('smoke')\n"
         "config.update(dict(act='relu', lr_decay_epochs=(1, 2)))\n"
