@@ -15,8 +15,6 @@ are what to compare: shared machines are noisy.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
 import time
 from collections.abc import Callable
 
@@ -26,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.core import provenance
 from nish_jax import SINE_PATHS, get_activation, nish_with_sine
 
 
@@ -109,20 +108,6 @@ def training_step_temp_bytes(act: Callable, batch: int = 512, width: int = 1024)
     return int(compiled.memory_analysis().temp_size_in_bytes)
 
 
-def machine_description() -> str:
-    device = jax.devices()[0]
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (
-        f"{datetime.date.today()}, jax {jax.__version__}, {device.platform} "
-        f"({device.device_kind}), {jax.device_count()} device(s), CPU: {cpu}"
-    )
-
-
 def format_report(times: dict[str, dict[str, float]], memory: dict[str, int], size: int) -> str:
     names = list(ACTIVATIONS)
     lines = [
@@ -161,7 +146,7 @@ def main(argv: list[str] | None = None) -> str:
         args.size, args.repeats = 2**20, 3
     if args.size < 1 or args.repeats < 1:
         parser.error(f"--size and --repeats must be positive, got {args.size} and {args.repeats}")
-    print(machine_description())
+    print(provenance.machine_description())
     times = time_kernels(args.size, args.repeats)
     memory = {name: training_step_temp_bytes(act) for name, act in ACTIVATIONS.items()}
     report = format_report(times, memory, args.size)

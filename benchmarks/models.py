@@ -32,8 +32,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from benchmarks.activation import machine_description
 from experiments.cifar10.configs import cifar10_table
+from experiments.core import provenance
 from experiments.imagenet100.configs import imagenet100_table
 from nish_jax import get_activation
 from nish_jax.data import Dataset
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> str:
     }
     acts = tuple(args.acts)
 
-    print(machine_description())
+    print(provenance.machine_description())
     print(f"{len(os.sched_getaffinity(0))} CPU threads available")
     jax_results = {}
     for size_name in args.sizes:

@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.activation import machine_description
 from experiments.cifar10 import study as cifar10_study
 from experiments.cifar10.airbench import BN_EPSILON, BN_MOMENTUM, LOGIT_SCALE, WHITENING_SIZE
 from experiments.cifar10.airbench_recipe import DeviceData, Programs, Recipe
 from experiments.cifar10.configs.cifar10_study import get_config
+from experiments.core import provenance
 from nish_jax.activations import get_activation
 
 VMAPPED_SEEDS = 4  # the group size measured against one seed at a time
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     args.variant = args.variant or ("gpu" if study else "cpu")
     if min(args.steps, args.repeats) < 1:
         parser.error(f"--steps and --repeats must be positive, got {args.steps}, {args.repeats}")
-    print(machine_description())
+    print(provenance.machine_description())
     print(f"{len(os.sched_getaffinity(0))} CPU threads available")
     if study:
         bench_study(args)

@@ -19,7 +19,7 @@ import optax
 import pytest
 
 from experiments import demo, readme
-from experiments.core import experiment, grid, report, stats
+from experiments.core import experiment, grid, records, report, stats
 from experiments.mnist import depth_sweep, gradient_flow, noise_robustness
 from experiments.mnist.configs import depth_sweep as depth_sweep_configs
 from experiments.mnist.configs import gradient_flow as gradient_flow_configs
@@ -238,12 +238,12 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
 
     program = sorted(trained)[0]
-    plain = tmp_path / "finished" / f"{program}-1ep.json"
+    (plain,) = (tmp_path / "finished").glob(f"{program}-1ep-????????.json")
     record = json.loads(plain.read_text())
     record["runs"][0]["test_top1"] = 0.5
     record["trained_on"] = ["8 x TPU v9, jax 0.1"]
     plain.write_text(json.dumps(record))
-    for measured in (tmp_path / "finished").glob(f"{program}-1ep.gradient_flow-*.json"):
+    for measured in (tmp_path / "finished").glob(f"{program}-1ep-*.gradient_flow-*.json"):
         measured.unlink()
     with caplog.at_level(logging.WARNING, logger="experiments.core.grid"):
         third = experiment.run(gradient_flow, config)
@@ -257,16 +257,16 @@ def test_a_measured_program_needs_only_its_records(tmp_path, caplog):
     # be extended); its records still tell a 2-epoch program from a 1-epoch one.
     config.train.num_epochs = 2
     longer = experiment.run(gradient_flow, config)
-    assert len(run_dirs(root)) == 8 and sorted((tmp_path / "finished").glob("*-2ep.json"))
+    assert len(run_dirs(root)) == 8 and sorted((tmp_path / "finished").glob("*-2ep-*.json"))
     accuracy = [r["test_top1_percent"] for r in first.runs]
     assert [r["test_top1_percent"] for r in longer.runs] != accuracy
 
 
 def test_a_new_version_of_a_measurement_is_not_answered_by_the_old_ones_records():
-    key = grid.measurement_key("gradient_flow", 1, num_examples=256)
+    key = records.measurement_key("gradient_flow", 1, num_examples=256)
     assert key.startswith("gradient_flow-v1-")
-    assert grid.measurement_key("gradient_flow", 2, num_examples=256) != key
-    assert grid.measurement_key("gradient_flow", 1, num_examples=128) != key
+    assert records.measurement_key("gradient_flow", 2, num_examples=256) != key
+    assert records.measurement_key("gradient_flow", 1, num_examples=128) != key
 
 
 def test_the_full_scale_script_trains_every_program_once(tmp_path):
@@ -278,8 +278,8 @@ def test_the_full_scale_script_trains_every_program_once(tmp_path):
         env=env, capture_output=True, text=True, timeout=900, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    for experiment in ("gradient_flow", "depth_sweep", "noise_robustness"):
-        assert (tmp_path / experiment / "smoke" / "runs.csv").is_file(), experiment
+    for name in ("gradient_flow", "depth_sweep", "noise_robustness"):
+        assert (tmp_path / name / "smoke" / "runs.csv").is_file(), name
     mlp = [d for d in run_dirs(str(tmp_path)) if d.startswith("mlp-")]
     # gradient flow's 2 depths x 2 activations x 2 seeds, then the sweep's GELU control (2 seeds)
     # and x3 learning rate (2 activations x 2 seeds): nothing trained twice

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,7 +39,8 @@ from experiments.cifar10.airbench_recipe import (
     train_seeds,
 )
 from experiments.cifar10.configs.cifar10_study import AIRBENCH94
-from experiments.core import experiment, report, stats
+from experiments.core import experiment, provenance, report, stats
+from experiments.core.records import RecordKey, RecordStore
 from experiments.paper import results as paper_results
 from nish_jax.activations import get_activation
 from nish_jax.data import load
@@ -89,17 +89,21 @@ def recipe_of(config: ml_collections.ConfigDict) -> Recipe:
     return Recipe(**{**config.recipe.to_dict(), "widths": tuple(config.recipe.widths)})
 
 
-def load_data(config: ml_collections.ConfigDict, recipe: Recipe) -> tuple[DeviceData, str]:
+def load_data(
+    config: ml_collections.ConfigDict, recipe: Recipe
+) -> tuple[DeviceData, tuple[str, ...]]:
     """Both splits of CIFAR-10 (or class-balanced subsets) on the device, in a fixed shuffled
     order (the shared copy is stored class by class; the whitening kernel comes from the first
-    training images), and where they came from (a Dataset source)."""
-    splits = []
+    training images), and where they came from (the splits' Dataset sources)."""
+    splits, sources = [], []
     for name, count in (("train", config.train_subset), ("test", config.test_subset)):
         split = load("cifar10", name)
+        sources.append(split.source)
         split = split.subset(count) if count else split
         order = np.random.default_rng(0).permutation(split.num_examples)
         splits.append((split.images[order], split.labels[order]))
-    return put_on_device(splits[0], splits[1], split.mean, split.std, recipe), split.source
+    device_data = put_on_device(splits[0], splits[1], split.mean, split.std, recipe)
+    return device_data, tuple(sources)
 
 
 def is_official(source: str) -> bool:
@@ -119,26 +123,32 @@ def data_note(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def train_study(
-    config: ml_collections.ConfigDict, recipe: Recipe, data: DeviceData, dataset: str
+    config: ml_collections.ConfigDict,
+    recipe: Recipe,
+    data: DeviceData,
+    dataset: str,
+    data_identity: str,
 ) -> list[dict[str, Any]]:
     """Every run of the study, one row each: seed groups (``config.seeds_per_program`` seeds
     trained side by side) in order, every activation within a group, so that a study stopped
     part way leaves complete pairs of seeds to compare.
 
-    Each finished run's row is kept in ``<output_root>/cifar10_study/<name>/finished/``, keyed by
-    everything that changes its computation, so a stopped study continues where it stopped and a
-    changed one never reuses a run of other settings. Each activation's programs compile once,
-    and only if one of its runs is missing. It first says how many runs are recorded."""
+    Each finished run's row is kept in the records store (:mod:`experiments.core.records`),
+    keyed by everything that changes its computation, the content of its data (``data_identity``)
+    and the device kind, so a stopped study continues where it stopped and a changed one never
+    reuses a run of other settings. Each activation's programs compile once, and only if one of
+    its runs is missing. It first says how many runs are recorded."""
+    store = RecordStore(config.output_root)
     seeds = list(range(config.seed, config.seed + config.num_seeds))
-    finished = {
-        (act, seed): finished_path(config, act, dataset, seed)
+    keys = {
+        (act, seed): record_key(config, act, dataset, seed, data_identity)
         for seed in seeds
         for act in config.activations
     }
-    done = sum(map(os.path.exists, finished.values()))
+    done = sum(map(store.has, keys.values()))
     print(
-        f"cifar10 study [{config.name}]: {done} of {len(finished)} runs recorded in "
-        f"{os.path.dirname(next(iter(finished.values())))}; {len(finished) - done} to run",
+        f"cifar10 study [{config.name}]: {done} of {len(keys)} runs recorded in "
+        f"{store.directory}; {len(keys) - done} to run",
         flush=True,
     )
     programs: dict[str, Programs] = {}
@@ -146,21 +156,16 @@ def train_study(
     for start in range(0, len(seeds), config.seeds_per_program):
         group = seeds[start : start + config.seeds_per_program]
         for act in config.activations:
-            paths = [finished[act, seed] for seed in group]
-            if all(os.path.exists(path) for path in paths):
-                for path in paths:
-                    with open(path) as file:
-                        rows.append(json.load(file))
+            recorded = [store.get(keys[act, seed]) for seed in group]
+            if all(recorded):
+                rows += [record["row"] for record in recorded]
                 continue
             if act not in programs:
                 dtype = COMPUTE_DTYPES[config.compute_dtype]
                 programs[act] = Programs(get_activation(act), recipe, data, dtype)
-            for result, path in zip(train_seeds(programs[act], group, data), paths, strict=True):
+            for result in train_seeds(programs[act], group, data):
                 rows.append(run_row(act, dataset, len(group), result))
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path + ".tmp", "w") as file:
-                    json.dump(rows[-1], file)
-                os.replace(path + ".tmp", path)  # a kill never leaves half a row
+                store.put(keys[act, result["seed"]], {"row": rows[-1]})
                 print(
                     f"{act} seed {result['seed']}: {rows[-1][METRIC]:.2f}% "
                     f"({sum(result['epoch_seconds']):.0f} s)",
@@ -170,8 +175,10 @@ def train_study(
     return sorted(rows, key=lambda row: (order[row["activation"]], row["seed"]))
 
 
-def finished_path(config: ml_collections.ConfigDict, act: str, dataset: str, seed: int) -> str:
-    """Where one finished run's row is kept: named by a hash of its computation."""
+def record_key(
+    config: ml_collections.ConfigDict, act: str, dataset: str, seed: int, data_identity: str
+) -> RecordKey:
+    """One run's key in the records store: its program is named by a hash of its computation."""
     computation = {
         "recipe": config.recipe.to_dict(),
         "train_subset": config.train_subset,
@@ -181,8 +188,12 @@ def finished_path(config: ml_collections.ConfigDict, act: str, dataset: str, see
         "dataset": dataset,
     }
     digest = hashlib.sha256(json.dumps(computation, sort_keys=True, default=list).encode())
-    directory = os.path.join(config.output_root, EXPERIMENT, config.name, "finished")
-    return os.path.join(directory, f"{act}-seed{seed}-{digest.hexdigest()[:10]}.json")
+    return RecordKey(
+        program=f"{EXPERIMENT}-{act}-seed{seed}-{digest.hexdigest()[:10]}",
+        data=data_identity,
+        init="",
+        device=provenance.device_kind(),
+    )
 
 
 def run_row(act: str, dataset: str, group_size: int, result: Mapping[str, Any]) -> dict:
@@ -453,9 +464,9 @@ def anchor_note(
 def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
     """Every activation's seeds, trained or read from the records store."""
     recipe = recipe_of(config)
-    data, source = load_data(config, recipe)
-    dataset = "cifar10" if is_official(source) else "cifar10 (JPEG copy)"
-    return train_study(config, recipe, data, dataset)
+    data, sources = load_data(config, recipe)
+    dataset = "cifar10" if is_official(sources[-1]) else "cifar10 (JPEG copy)"
+    return train_study(config, recipe, data, dataset, provenance.content_digest(sources))
 
 
 def analyse(

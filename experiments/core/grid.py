@@ -16,7 +16,6 @@ runs and points go on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -27,9 +26,10 @@ from typing import Any
 
 import ml_collections
 
+from experiments.core import provenance
+from experiments.core.records import RecordKey, RecordStore, measurement_key
 from nish_jax.train import read_rows, sharding, train_and_evaluate
 from nish_jax.train.config import fingerprint
-from nish_jax.train.metrics import plain_number
 from nish_jax.train.progress import progress_bar
 
 _log = logging.getLogger(__name__)
@@ -53,20 +53,12 @@ class Measurement:
 
     ``measure(engine config of one program, its train_and_evaluate result)`` returns extra rows,
     each with the program's ``"run"`` index and the metrics to add to that run's row. ``key``
-    names what, besides the training, the rows depend on (:func:`measurement_key`): the rows are
-    recorded under it, so that a program measured once is never trained or measured again."""
+    names what, besides the training, the rows depend on
+    (:func:`experiments.core.records.measurement_key`): the rows are recorded under it, so that a
+    program measured once is never trained or measured again."""
 
     key: str
     measure: Callable[[ml_collections.ConfigDict, dict[str, Any]], list[dict[str, Any]]]
-
-
-def measurement_key(name: str, version: int, **settings: Any) -> str:
-    """``<name>-v<version>-<hash of settings>``: the record key of a measurement with these
-    settings. A record is reused only under its key, so the measuring code's ``version`` must be
-    raised whenever a change makes it return other rows for the same trained state (a fix, a
-    new column): records of the old code are then not mistaken for the new one's."""
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode())
-    return f"{name}-v{version}-{digest.hexdigest()[:10]}"
 
 
 def engine_config(
@@ -115,21 +107,22 @@ def train_grid(
     ``diverged_step``, the final metrics (accuracies in %), where the training data was read from
     and the run directory.
 
-    A finished program leaves a small record of its final metrics in
-    ``<output_root>/finished/<record name>.json`` (:func:`record_name`) and, if measured, one of
-    its final metrics and measured rows in ``<record name>.<measurement key>.json``; a record that
-    is there is used instead of training. Records can be committed, so a long sweep can be done in
-    parts across machines or sessions that do not keep the (large) run directories, and a program
-    trained by one experiment and measured by another is trained once.
+    A finished program leaves a record of its final metrics in the records store
+    (:mod:`experiments.core.records`, keyed by :func:`record_key`) and, if measured, one of its
+    final metrics and measured rows under the measurement's key; a record that is there is used
+    instead of training. Records can be committed, so a long sweep can be done in parts across
+    machines or sessions that do not keep the (large) run directories, and a program trained by
+    one experiment and measured by another is trained once.
 
     It first prints how many of the grid's programs already have their record, so that a sweep
     done in parts says how much is left."""
-    print(progress_line(points, output_root, vmap_seeds, measurement, description), flush=True)
+    store = RecordStore(output_root)
+    print(progress_line(points, store, vmap_seeds, measurement, description), flush=True)
     rows = []
     for point in progress_bar(points, desc=description, unit="point"):
         for train in programs(point, vmap_seeds):
             workdir = run_dir(output_root, train)
-            record = recorded_or_trained(train, workdir, output_root, measurement)
+            record = recorded_or_trained(train, workdir, store, measurement)
             measured = (
                 record["measured"]
                 if measurement
@@ -158,50 +151,63 @@ def train_grid(
 
 def progress_line(
     points: Sequence[Point],
-    output_root: str,
+    store: RecordStore,
     vmap_seeds: bool,
     measurement: Measurement | None,
     description: str,
 ) -> str:
-    """``"<description>: k of n programs recorded in <output_root>/finished; n - k to run"``."""
-    trains = [train for point in points for train in programs(point, vmap_seeds)]
-    key = measurement.key if measurement else None
-    done = sum(os.path.exists(_record_path(output_root, record_name(t), key)) for t in trains)
-    where = os.path.join(output_root, "finished")
-    left = len(trains) - done
-    return f"{description}: {done} of {len(trains)} programs recorded in {where}; {left} to run"
+    """``"<description>: k of n programs recorded in <store>; n - k to run"``."""
+    keys = [record_key(t) for point in points for t in programs(point, vmap_seeds)]
+    if measurement:
+        keys = [key.measured(measurement.key) for key in keys]
+    done = sum(map(store.has, keys))
+    return (
+        f"{description}: {done} of {len(keys)} programs recorded in {store.directory}; "
+        f"{len(keys) - done} to run"
+    )
 
 
 def recorded_or_trained(
     train: ml_collections.ConfigDict,
     workdir: str,
-    output_root: str,
+    store: RecordStore,
     measurement: Measurement | None,
 ) -> dict[str, Any]:
     """One program's record (of its measurement, if given): read if it is there, else made by
     training (or resuming, or reusing ``workdir``) and measuring."""
-    key = measurement.key if measurement else None
-    name = record_name(train)
-    record = finished_result(output_root, name, key)
+    key = record_key(train)
+    wanted = key.measured(measurement.key) if measurement else key
+    record = store.get(wanted)
     if record is not None:
         return record
     result = train_and_evaluate(train, workdir)
-    plain = finished_result(output_root, name)
+    final = final_record(result)
+    plain = store.get(key)
     if plain is None:
-        plain = record_result(output_root, name, result)
+        plain = store.put(key, final)
     elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
         _log.warning(
             "%s was trained again to be measured and ended unlike its record %s (the record was "
             "trained on %s, this on %s); the measurement and the final metrics beside it are of "
             "the state trained now, the record is kept for the experiments that read only it",
             workdir,
-            _record_path(output_root, name),
+            store.path(key),
             trained_on(plain),
             trained_on(result),
         )
     if measurement is None:
         return plain
-    return record_result(output_root, name, result, key, measurement.measure(train, result))
+    return store.put(wanted, {**final, "measured": list(measurement.measure(train, result))})
+
+
+def final_record(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record keeps of a finished program: its runs' final metrics, where its data was
+    found (symbolically) and what it was computed on."""
+    return {
+        "runs": result["runs"],
+        "data_source": provenance.symbolic_source(result["data_source"]),
+        "trained_on": result["trained_on"],
+    }
 
 
 def trained_on(record: Mapping[str, Any]) -> str:
@@ -212,48 +218,22 @@ def trained_on(record: Mapping[str, Any]) -> str:
 
 
 def record_name(train: ml_collections.ConfigDict) -> str:
-    """A program's record name: its run directory's (the fingerprint of its computation) and its
-    length, which the fingerprint leaves out where a run can be extended (a constant or step
-    schedule): a 10-epoch and a 20-epoch result of one run directory are two records."""
+    """A program's name in the records store: its run directory's (the fingerprint of its
+    computation) and its length, which the fingerprint leaves out where a run can be extended (a
+    constant or step schedule): a 10-epoch and a 20-epoch result of one run directory are two
+    records."""
     return f"{os.path.basename(run_dir('', train))}-{train.num_epochs}ep"
 
 
-def _record_path(output_root: str, name: str, key: str | None = None) -> str:
-    return os.path.join(output_root, "finished", name + (f".{key}" if key else "") + ".json")
-
-
-def finished_result(output_root: str, name: str, key: str | None = None) -> dict | None:
-    """The record ``name`` of a finished program (of its measurement ``key``, if given), or
-    None."""
-    path = _record_path(output_root, name, key)
-    if not os.path.exists(path):
-        return None
-    with open(path) as file:
-        return json.load(file)
-
-
-def record_result(
-    output_root: str,
-    name: str,
-    result: Mapping[str, Any],
-    key: str | None = None,
-    measured: Sequence[Mapping[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Keep a finished program's final metrics, and its measured rows under the measurement's
-    ``key`` (written aside, then renamed: never half); returns the record."""
-    path = _record_path(output_root, name, key)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    record = {
-        "runs": result["runs"],
-        "data_source": result["data_source"],
-        "trained_on": result["trained_on"],
-    }
-    if key:
-        record["measured"] = list(measured)
-    with open(path + ".tmp", "w") as file:
-        json.dump(record, file, indent=1, default=plain_number)
-    os.replace(path + ".tmp", path)
-    return json.loads(json.dumps(record, default=plain_number))  # as a later reader sees it
+def record_key(train: ml_collections.ConfigDict) -> RecordKey:
+    """Everything that changes a program's record: its computation, the content of its data and
+    starting weights, and the device kind it runs on."""
+    return RecordKey(
+        program=record_name(train),
+        data=provenance.data_identity(train),
+        init=provenance.init_identity(train.init_from),
+        device=provenance.device_kind(),
+    )
 
 
 def _final_metrics(final: Mapping[str, Any]) -> dict[str, float]:

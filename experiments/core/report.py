@@ -16,14 +16,10 @@ title with it so that its numbers are never mistaken for a full-scale run.
 
 from __future__ import annotations
 
-import collections
 import csv
-import datetime
 import json
 import math
 import os
-import platform
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +35,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from experiments.core import stats  # noqa: E402
+from experiments.core import provenance, stats  # noqa: E402
 from nish_jax.train.metrics import plain_number  # noqa: E402
 
 REDUCED_CONFIGS = ("quick", "smoke", "cpu")
@@ -196,63 +192,6 @@ def save_figure(figure: Figure, path: str) -> str:
     return path
 
 
-def runs_per_machine(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """How many runs each machine (a ``trained_on`` value) computed. A run is a (workdir, seed)
-    where the rows name one: an experiment may write a row per layer, noise level or epoch budget
-    of one run. Rows without a workdir are one run each."""
-    from nish_jax.train import sharding
-
-    machines = {}
-    for index, row in enumerate(rows):
-        run = (row["workdir"], row.get("seed")) if "workdir" in row else index
-        machines.setdefault(run, row.get("trained_on", sharding.NOT_RECORDED))
-    return dict(collections.Counter(machines.values()))
-
-
-def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """The date, machine and versions behind a result (meta.json); with ``runs`` that name where
-    they were computed (a ``trained_on`` column), how many runs each machine computed."""
-    import flax
-    import jax
-    import jaxlib
-    import optax
-    import scipy
-
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=os.path.dirname(os.path.abspath(__file__)),
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    from nish_jax.train import sharding
-
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
-        "processor": sharding.processor_name(),
-        "devices": sharding.describe_devices(jax.devices()),
-        "python": platform.python_version(),
-        "versions": {
-            "jax": jax.__version__,
-            "jaxlib": jaxlib.__version__,
-            "flax": flax.__version__,
-            "optax": optax.__version__,
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-        },
-        "git_commit": commit,
-        **(
-            {"trained_on": runs_per_machine(runs)}
-            if any("trained_on" in row for row in runs)
-            else {}
-        ),
-    }
-
-
 def publish(
     config: ml_collections.ConfigDict,
     *,
@@ -292,7 +231,9 @@ def publish(
     with open(files["config"], "w") as file:
         file.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
     with open(files["meta"], "w") as file:
-        json.dump(dict(meta) if meta is not None else machine_record(runs), file, indent=2)
+        json.dump(
+            dict(meta) if meta is not None else provenance.machine_record(runs), file, indent=2
+        )
         file.write("\n")
     lines = [
         *summary,

@@ -220,6 +220,7 @@ def compare_activations(
     higher_is_better: bool,
     reference: str = "nish",
     is_primary: Callable[[Mapping[str, Any], str], bool] = lambda cell, baseline: False,
+    seeds_of: Callable[[Mapping[str, Any], str], Sequence[int]] | None = None,
 ) -> list[dict[str, Any]]:
     """``reference`` against every other activation in every cell of ``runs`` (rows with the
     ``cell_keys``, ``activation``, ``seed``, ``diverged`` and ``metric``), paired by seed.
@@ -231,7 +232,9 @@ def compare_activations(
     it counts against the others instead of shrinking the family.
 
     Every seed of a cell must have a run of every activation: a missing partner is an error,
-    never a silently smaller sample.
+    never a silently smaller sample. A design that runs some activations on fewer seeds than
+    others declares them: ``seeds_of(cell, activation)`` is the seeds an activation must have in
+    a cell (an error otherwise), and each pair is compared on the baseline's seeds.
     """
     cells: dict[tuple, dict[str, dict[int, float]]] = {}
     for row in runs:
@@ -249,14 +252,22 @@ def compare_activations(
         if reference not in by_activation:
             continue
         keys = dict(zip(cell_keys, cell, strict=True))
-        seeds = sorted(by_activation[reference])
+        if seeds_of is not None:
+            for act, values in by_activation.items():
+                if sorted(values) != sorted(seeds_of(keys, act)):
+                    raise ValueError(
+                        f"cell {cell_name(keys)}: {act} has seeds {sorted(values)}, the design "
+                        f"says {sorted(seeds_of(keys, act))}"
+                    )
         for baseline, values in by_activation.items():
             if baseline == reference:
                 continue
-            if sorted(values) != seeds:
+            seeds = sorted(by_activation[reference] if seeds_of is None else values)
+            if not set(seeds) <= set(by_activation[reference]) or sorted(values) != seeds:
                 raise ValueError(
-                    f"cell {cell_name(keys)}: {reference} has seeds {seeds} but {baseline} has "
-                    f"{sorted(values)}; every seed needs a run of both to be paired"
+                    f"cell {cell_name(keys)}: {reference} has seeds "
+                    f"{sorted(by_activation[reference])} but {baseline} has {sorted(values)}; "
+                    "every seed needs a run of both to be paired"
                 )
             result = paired_comparison(
                 [by_activation[reference][s] for s in seeds],

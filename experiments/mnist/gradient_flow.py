@@ -34,7 +34,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from experiments.core import experiment, grid, report, stats
+from experiments.core import experiment, grid, records, report, stats
 from nish_jax.data import Dataset, load
 from nish_jax.data.augment import normalize, to_unit_range
 from nish_jax.train import sharding
@@ -174,7 +174,7 @@ def measure_flow(config: ml_collections.ConfigDict) -> grid.Measurement:
         return rows
 
     return grid.Measurement(
-        grid.measurement_key("gradient_flow", 1, num_examples=config.num_examples), measure
+        records.measurement_key("gradient_flow", 1, num_examples=config.num_examples), measure
     )
 
 
@@ -331,15 +331,19 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"config.num_examples must be >= 1, got {config.num_examples}")
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Every (depth, activation) measured at initialisation and after training."""
-    found = [
+def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
+    """One point per (depth, activation): the depth sweep's programs."""
+    return [
         grid.Point({"depth": depth}, act, grid.engine_config(config.train, act, depth=depth))
         for depth in config.depths
         for act in config.activations
     ]
+
+
+def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+    """Every (depth, activation) measured at initialisation and after training."""
     return grid.train_grid(
-        found,
+        points(config),
         output_root=config.output_root,
         vmap_seeds=config.vmap_seeds,
         measurement=measure_flow(config),

@@ -4,11 +4,16 @@
 
 Protocols (``config.protocol``, see the config): ``noisy_training`` trains and tests one network
 per noise level; ``clean_training`` trains on clean images and tests the same weights at every
-level (one evaluator, no retraining). Each network trains ``config.train.num_runs`` paired seeds
-with the engine (:mod:`experiments.core.grid`). Outputs through :func:`experiments.core.report.publish`:
-``runs.csv`` (one row per run and noise level), ``comparisons.csv`` (Nish against each other
-activation: the primary cells average the test loss over the noise levels, per depth; the
-per-level cells are exploratory), ``table.md``, ``figure.png`` and ``summary.md``.
+level (one evaluator, no retraining). Each network trains paired seeds with the engine
+(:mod:`experiments.core.grid`): ``config.train.num_runs`` of them, or as many as
+``config.runs_per_cell`` names for a depth and activation. The endpoint (``config.endpoint``):
+``level_average``, the test loss averaged over the levels, or ``robustness``, the rise in test
+loss from clean inputs to the noisy levels (mean over the levels above 0 of the loss there minus
+the clean loss, per seed; the fall in accuracy beside it). ``config.primary`` names the
+comparisons of the primary family (Nish against which activations, at which depth); every other
+comparison is exploratory. Outputs through :func:`experiments.core.report.publish`: ``runs.csv``
+(one row per run and noise level), ``comparisons.csv``, ``table.md``, ``figure.png`` and
+``summary.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from experiments.core import experiment, grid, report, stats
+from experiments.core import experiment, grid, records, report, stats
 from nish_jax.train import make_evaluator
 from nish_jax.train.components import load_split
 
@@ -30,7 +35,19 @@ METRICS = {"test_loss": "test loss", "test_top1_percent": "test accuracy (%)"}
 # noisy_training: a network per level, trained and tested at it; clean_training: one network
 # trained on clean images, tested at every level (see the config).
 PROTOCOLS = ("noisy_training", "clean_training")
-ALL_LEVELS = "mean"  # the noise_std of the primary cells: the average over the levels
+# Each endpoint's row label (the noise_std of its cells) and metric.
+ENDPOINTS = {"level_average": ("mean", "test_loss"), "robustness": ("rise", "test_loss_rise")}
+ENDPOINT_NAMES = {
+    "level_average": "test loss averaged over the noise levels",
+    "robustness": "the rise in test loss from clean inputs to the noisy levels",
+}
+ENDPOINT_NOTES = {
+    "level_average": "Rows 'mean' (the loss averaged over the levels) are the primary endpoint; "
+    "per-level rows are exploratory.",
+    "robustness": "Rows 'rise' (the mean over the noisy levels of the loss there minus the clean "
+    "loss) hold the endpoint: the comparisons config.primary names are the primary family, the "
+    "rest and every per-level row are exploratory.",
+}
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -42,6 +59,28 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     levels = list(config.noise_levels)
     if not levels or any(not isinstance(n, int | float) or n < 0 for n in levels):
         raise ValueError(f"config.noise_levels must be numbers >= 0, got {config.noise_levels}")
+    if config.endpoint not in ENDPOINTS:
+        raise ValueError(
+            f"config.endpoint={config.endpoint!r} is not valid; valid: {', '.join(ENDPOINTS)}"
+        )
+    if config.endpoint == "robustness" and (0 not in levels or len(levels) < 2):
+        raise ValueError(f"the robustness endpoint needs level 0 and a noisy level: {levels}")
+    valid = {f"depth{depth}" for depth in config.depths}
+    for name, cells in (("runs_per_cell", config.runs_per_cell), ("primary", config.primary)):
+        if set(cells) - valid:
+            raise ValueError(f"config.{name} names {sorted(set(cells) - valid)}; valid: {valid}")
+    for depth, runs in config.runs_per_cell.items():
+        if set(runs) - set(config.activations):
+            raise ValueError(f"config.runs_per_cell.{depth} names an activation not run: {runs}")
+
+
+def num_runs(config: ml_collections.ConfigDict, depth: int, act: str) -> int:
+    """How many paired seeds (from ``config.train.seed``) the design gives ``act`` at ``depth``."""
+    return config.runs_per_cell.get(f"depth{depth}", {}).get(act, config.train.num_runs)
+
+
+def design_seeds(config: ml_collections.ConfigDict, cell: Mapping[str, Any], act: str) -> list:
+    return [config.train.seed + r for r in range(num_runs(config, cell["depth"], act))]
 
 
 def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
@@ -52,6 +91,7 @@ def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
         for noise in levels:
             for act in config.activations:
                 train = grid.engine_config(config.train, act, depth=depth)
+                train.num_runs = num_runs(config, depth, act)
                 keys = {"depth": depth}
                 if noise is not None:
                     train.train_noise_std = train.eval_noise_std = float(noise)
@@ -80,64 +120,89 @@ def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measurement:
         return rows
 
     levels = [float(noise) for noise in config.noise_levels]
-    return grid.Measurement(grid.measurement_key("noise_levels", 1, levels=levels), measure)
+    return grid.Measurement(records.measurement_key("noise_levels", 1, levels=levels), measure)
 
 
-def level_averages(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per (depth, activation, seed): the test loss averaged over the noise levels (the primary
-    endpoint); diverged if the run diverged at any level."""
+def endpoint_rows(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Per (depth, activation, seed): the endpoint's value (module doc); diverged if the run
+    diverged at any level. The robustness rows also carry the fall in accuracy (points)."""
+    label, metric = ENDPOINTS[config.endpoint]
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in runs:
         groups.setdefault((row["depth"], row["activation"], row["seed"]), []).append(row)
-    averages = []
+    derived = []
     for (depth, act, seed), rows in groups.items():
         diverged = any(row["diverged"] for row in rows)
-        averages.append(
+        values = {}
+        if config.endpoint == "level_average":
+            values[metric] = float(np.mean([r["test_loss"] for r in rows]))
+        else:
+            (clean,) = [r for r in rows if float(r["noise_std"]) == 0]
+            noisy = [r for r in rows if float(r["noise_std"]) > 0]
+            values[metric] = float(np.mean([r["test_loss"] - clean["test_loss"] for r in noisy]))
+            values["test_top1_fall_points"] = float(
+                np.mean([clean["test_top1_percent"] - r["test_top1_percent"] for r in noisy])
+            )
+        derived.append(
             {
                 "depth": depth,
-                "noise_std": ALL_LEVELS,
+                "noise_std": label,
                 "activation": act,
                 "seed": seed,
                 "diverged": diverged,
-                "test_loss": math.nan
-                if diverged
-                else float(np.mean([r["test_loss"] for r in rows])),
+                **{key: math.nan if diverged else value for key, value in values.items()},
             }
         )
-    return averages
+    return derived
 
 
-def comparisons(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Primary: the level-averaged test loss per depth; exploratory: loss and accuracy per level."""
+def comparisons(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Primary: the endpoint at the cells ``config.primary`` names; exploratory: the endpoint
+    elsewhere, the fall in accuracy (robustness) and the loss and accuracy per level."""
     cells = ("depth", "noise_std")
-    compared = stats.compare_activations(
-        level_averages(runs),
-        cell_keys=cells,
-        metric="test_loss",
-        higher_is_better=False,
-        is_primary=lambda cell, baseline: True,
-    )
-    for metric in METRICS:
-        compared += stats.compare_activations(
-            runs, cell_keys=cells, metric=metric, higher_is_better=metric != "test_loss"
+    _, metric = ENDPOINTS[config.endpoint]
+    derived = endpoint_rows(config, runs)
+    primary = {key: tuple(value) for key, value in config.primary.items()}
+
+    def compare(rows, name, primary_cells=lambda cell, baseline: False):
+        return stats.compare_activations(
+            rows,
+            cell_keys=cells,
+            metric=name,
+            higher_is_better=name == "test_top1_percent",
+            is_primary=primary_cells,
+            seeds_of=lambda cell, act: design_seeds(config, cell, act),
         )
+
+    compared = compare(
+        derived, metric, lambda cell, baseline: baseline in primary.get(f"depth{cell['depth']}", ())
+    )
+    if config.endpoint == "robustness":
+        compared += compare(derived, "test_top1_fall_points")
+    for name in METRICS:
+        compared += compare(runs, name)
     return compared
 
 
 def make_table(
     config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
 ) -> report.Table:
-    """Test loss per (depth, noise level) and activation, the level average last."""
+    """Test loss per (depth, noise level) and activation, the endpoint's row last."""
     columns = ["layers", "noise std", *config.activations, "Nish - best other [95% CI]", "p (Holm)"]
     cells, numeric = [], []
-    averages = level_averages(runs)
+    label, endpoint_metric = ENDPOINTS[config.endpoint]
+    derived = endpoint_rows(config, runs)
     for depth in config.depths:
-        for noise in [*config.noise_levels, ALL_LEVELS]:
-            source = averages if noise == ALL_LEVELS else runs
-            where = {"depth": depth, "noise_std": noise if noise == ALL_LEVELS else float(noise)}
+        for noise in [*config.noise_levels, label]:
+            source, metric = (derived, endpoint_metric) if noise == label else (runs, "test_loss")
+            where = {"depth": depth, "noise_std": noise if noise == label else float(noise)}
             line = [str(depth), str(noise)]
             for act in config.activations:
-                values = grid.values_of(source, "test_loss", activation=act, **where)
+                values = grid.values_of(source, metric, activation=act, **where)
                 summary = stats.summarize(values)
                 diverged, total = grid.diverged_count(source, activation=act, **where)
                 text = report.format_mean_spread(summary, config.spread, digits=3)
@@ -146,7 +211,7 @@ def make_table(
                     {
                         **where,
                         "activation": act,
-                        "metric": "test_loss",
+                        "metric": metric,
                         "runs": total,
                         "diverged": diverged,
                         "mean": summary.mean,
@@ -154,19 +219,16 @@ def make_table(
                     }
                 )
             mine = [
-                c
-                for c in compared
-                if c["cell"] == stats.cell_name(where) and c["metric"] == "test_loss"
+                c for c in compared if c["cell"] == stats.cell_name(where) and c["metric"] == metric
             ]
             line += report.versus_best_other(mine, higher_is_better=False, digits=3)
             cells.append(line)
     notes = [
         f"- Cells: test cross-entropy, mean {report.SPREADS[config.spread]} over "
-        f"{config.train.num_runs} paired seeds; protocol {config.protocol}. Lower is better.",
+        f"{seeds_text(config)}; protocol {config.protocol}. Lower is better.",
         "- Nish - best other: paired mean difference in test loss to the other activation with "
         "the lowest loss (negative: Nish lower), 95% CI; p: paired t, Holm within its family. "
-        "Rows 'mean' (the loss averaged over the levels) are the primary endpoint; "
-        "per-level rows are exploratory.",
+        f"{ENDPOINT_NOTES[config.endpoint]}",
     ]
     return report.Table(columns, cells, numeric, notes)
 
@@ -203,7 +265,7 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
                 ax.set_xlabel("noise standard deviation (pixel scale [0, 1])")
     figure.suptitle(
         report.label(
-            f"{TITLE}\n{config.protocol}, mean of {config.train.num_runs} paired seeds, band: "
+            f"{TITLE}\n{config.protocol}, mean of {seeds_text(config)}, band: "
             f"{report.SPREADS[config.spread]}",
             config.name,
             "\n",
@@ -216,20 +278,33 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
 def scale(config: ml_collections.ConfigDict) -> str:
     """The protocol and scale of a noise run, in one line (its summary and the README say it)."""
     train = config.train
+    schedule = f", {train.schedule} schedule" if train.schedule != "constant" else ""
     return (
         f"{train.train_subset or 'all 60,000'} training and "
         f"{train.test_subset or 'all 10,000'} test images, CNNs of "
         f"{', '.join(map(str, config.depths))} layers, width "
         f"{train.model_options.width}, {train.num_epochs} epoch(s), SGD lr {train.learning_rate} "
-        f"momentum {train.momentum}, batch {train.batch_size}, {train.num_runs} paired seeds, "
+        f"momentum {train.momentum}{schedule}, batch {train.batch_size}, {seeds_text(config)}, "
         f"protocol {config.protocol}, noise std {', '.join(map(str, config.noise_levels))}"
     )
+
+
+def seeds_text(config: ml_collections.ConfigDict) -> str:
+    """``"5 paired seeds"``, or the seeds of each depth and activation where they differ."""
+    if not config.runs_per_cell:
+        return f"{config.train.num_runs} paired seeds"
+    cells = "; ".join(
+        f"{depth} layers: "
+        + ", ".join(f"{act} {num_runs(config, depth, act)}" for act in config.activations)
+        for depth in config.depths
+    )
+    return f"paired seeds from {config.train.seed} ({cells})"
 
 
 def summary_lines(config, compared) -> list[str]:
     lines = [
         f"- Scale: {scale(config)}.",
-        "- Primary endpoint: test loss averaged over the noise levels; Nish minus each other "
+        f"- Primary endpoint: {ENDPOINT_NAMES[config.endpoint]}; Nish minus each other "
         "activation (negative: Nish lower), paired, Holm-adjusted:",
     ]
     for row in compared:
@@ -259,7 +334,7 @@ def analyse(
     config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
 ) -> experiment.Analysis:
     """The comparisons, table, figure and summary of finished runs."""
-    compared = comparisons(runs)
+    compared = comparisons(config, runs)
     return experiment.Analysis(
         compared,
         make_table(config, runs, compared),

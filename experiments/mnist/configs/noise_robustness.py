@@ -54,6 +54,16 @@ def get_config(variant: str = "quick") -> ConfigDict:
     config.depths = (5, 10)  # Fig. 2b and Fig. 2c
     config.protocol = "noisy_training"
     config.noise_levels = (0.0, 0.5, 1.0)
+    # The primary endpoint: "level_average" (the test loss averaged over the levels) or
+    # "robustness" (its rise from clean inputs to the noisy levels); the primary family: Nish
+    # against these activations at these depths (every other comparison is exploratory).
+    config.endpoint = "level_average"
+    config.primary = ConfigDict(
+        {"depth5": ("relu", "silu", "mish"), "depth10": ("relu", "silu", "mish")}
+    )
+    # Paired seeds per depth and activation where they differ from train.num_runs, e.g.
+    # {"depth10": {"nish": 40}}: seeds train.seed, train.seed + 1, ...
+    config.runs_per_cell = ConfigDict()
     config.spread = "std"  # the band of the figure and the "±" of the table: "std" or "ci"
     config.vmap_seeds = False  # one program per seed (CPUs); True: all seeds at once
     train = get_config_defaults()
@@ -86,6 +96,7 @@ def get_config(variant: str = "quick") -> ConfigDict:
     elif variant == "smoke":
         config.activations = ("relu", "nish")
         config.depths = (1, 2)
+        config.primary = ConfigDict({"depth1": ("relu",), "depth2": ("relu",)})
         config.noise_levels = (0.0, 1.0)
         train.train_subset = 256
         train.test_subset = 200
