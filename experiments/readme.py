@@ -6,7 +6,7 @@
 Every committed result directory ``docs/results/<experiment>/<config>/`` holds the runs
 (``runs.csv``), the resolved ``config.json`` and the machine record ``meta.json`` of a finished
 experiment. This module republishes each from those files alone (comparisons, table, figure and
-summary are recomputed by the experiment's own ``analyse``; nothing is trained) and writes the
+summary are recomputed by the experiment's own functions, :func:`experiments.core.experiment.analyse`; nothing is trained) and writes the
 README's generated block: for each claim of the paper, the paper's statement, our primary result,
 the scale of our run and a verdict (:mod:`experiments.paper.claims`), then every committed
 result's table and figure. The experiments and the claims they test come from

@@ -153,7 +153,7 @@ def test_the_readme_states_each_mnist_claim_with_its_comparisons_and_controls(ou
 
 def test_the_depth_figure_shows_the_committed_learning_rate_check_in_its_activations_colours():
     config, runs, _ = readme.load_committed(str(ROOT / "docs/results/depth_sweep/full"))
-    figure = depth_sweep.make_figure(config, runs)
+    figure = depth_sweep.make_figure(config, runs, [])
     handles, labels = figure.axes[0].get_legend_handles_labels()
     handle_of = dict(zip(labels, handles, strict=True))
     checks = [(act, factor) for act in ("mish", "nish") for factor in ("0.3", "3")]

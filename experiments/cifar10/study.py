@@ -39,7 +39,7 @@ from experiments.cifar10.airbench_recipe import (
     train_seeds,
 )
 from experiments.cifar10.configs.cifar10_study import AIRBENCH94
-from experiments.core import experiment, provenance, report, stats
+from experiments.core import provenance, report, stats
 from experiments.core.records import RecordKey, RecordStore
 from experiments.paper import results as paper_results
 from nish_jax.activations import get_activation
@@ -249,14 +249,28 @@ def _format(value: float, template: str) -> str:
     return "n/a" if value is None or not math.isfinite(value) else template.format(value)
 
 
+def comparisons(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Nish against every other activation, paired by seed; all primary."""
+    return stats.compare_activations(
+        runs,
+        cell_keys=("dataset",),
+        metric=METRIC,
+        higher_is_better=True,
+        reference=REFERENCE,
+        is_primary=lambda cell, baseline: True,
+    )
+
+
 def make_table(
     config: ml_collections.ConfigDict,
     runs: Sequence[Mapping[str, Any]],
     compared: Sequence[Mapping[str, Any]],
-    detectable: Mapping[str, tuple[float, float]],
 ) -> report.Table:
     """One row per activation: accuracy with and without TTA, and Nish's paired comparison with
     it: mean difference, 95% CI, p-values, d_z and the minimum detectable difference."""
+    detectable = detectable_differences(runs, compared)
     columns = [
         "Activation",
         "Runs finished",
@@ -334,10 +348,10 @@ def make_figure(
     config: ml_collections.ConfigDict,
     runs: Sequence[Mapping[str, Any]],
     compared: Sequence[Mapping[str, Any]],
-    detectable: Mapping[str, tuple[float, float]],
 ):
     """Left: every run's TTA accuracy per activation (mean and spread); right: Nish minus each
     activation with its 95% CI, the band at +-MDE (differences a null result does not exclude)."""
+    detectable = detectable_differences(runs, compared)
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
@@ -399,11 +413,12 @@ def scale(config: ml_collections.ConfigDict) -> str:
 
 def summary_lines(
     config: ml_collections.ConfigDict,
-    recipe: Recipe,
     runs: Sequence[Mapping[str, Any]],
     compared: Sequence[Mapping[str, Any]],
-    detectable: Mapping[str, tuple[float, float]],
+    table: report.Table,
 ) -> list[str]:
+    recipe = recipe_of(config)
+    detectable = detectable_differences(runs, compared)
     low, high = paper_gap_range()
     lines = [
         f"- Protocol: {scale(config)}.",
@@ -467,24 +482,3 @@ def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
     data, sources = load_data(config, recipe)
     dataset = "cifar10" if is_official(sources[-1]) else "cifar10 (JPEG copy)"
     return train_study(config, recipe, data, dataset, provenance.content_digest(sources))
-
-
-def analyse(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
-) -> experiment.Analysis:
-    """The comparisons, table, figure and summary of finished runs."""
-    compared = stats.compare_activations(
-        runs,
-        cell_keys=("dataset",),
-        metric=METRIC,
-        higher_is_better=True,
-        reference=REFERENCE,
-        is_primary=lambda cell, baseline: True,
-    )
-    detectable = detectable_differences(runs, compared)
-    return experiment.Analysis(
-        compared,
-        make_table(config, runs, compared, detectable),
-        make_figure(config, runs, compared, detectable),
-        summary_lines(config, recipe_of(config), runs, compared, detectable),
-    )

@@ -19,7 +19,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from experiments.core import experiment, grid, report, stats
+from experiments.core import grid, report, stats
 from experiments.paper import results as paper_results
 
 EXPERIMENT = "cifar10_table"
@@ -116,21 +116,9 @@ def make_table(
                         "loss_mean": loss,
                     }
                 )
-            pair = [
-                c
-                for c in compared
-                if c["cell"] == stats.cell_name(where)
-                and c["metric"] == "test_top1_percent"
-                and c["baseline"] == "mish"
-            ]
-            if pair:
-                c = pair[0]
-                line += [
-                    report.format_interval(c),
-                    f"{c['p_holm']:.3g}",
-                ]
-            else:
-                line += ["-", "-"]
+            line += report.versus(
+                compared, cell=stats.cell_name(where), metric="test_top1_percent", baseline="mish"
+            )
             cells.append(line)
     return report.Table(columns, cells, numeric, protocol_notes(config, runs))
 
@@ -177,7 +165,7 @@ def protocol_notes(
     ]
 
 
-def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared):
     """Test accuracy against the epoch budget, one panel per network, the paper's means dotted."""
     import matplotlib.pyplot as plt
 
@@ -207,7 +195,7 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     return figure
 
 
-def summary_lines(config, runs, compared) -> list[str]:
+def summary_lines(config, runs, compared, table) -> list[str]:
     lines = [
         f"- Primary endpoint: test accuracy after {max(config.epochs)} epochs, Nish - Mish, "
         "paired, Holm-adjusted over the networks:"
@@ -229,17 +217,4 @@ def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
         vmap_seeds=config.vmap_seeds,
         measurement=grid.at_epochs(sorted(config.epochs)),
         description=f"Table 1 [{config.name}]",
-    )
-
-
-def analyse(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
-) -> experiment.Analysis:
-    """The comparisons, table, figure and summary of finished runs."""
-    compared = comparisons(config, runs)
-    return experiment.Analysis(
-        compared,
-        make_table(config, runs, compared),
-        make_figure(config, runs),
-        summary_lines(config, runs, compared),
     )

@@ -109,11 +109,7 @@ def run_program(
             logging.set_verbosity(logging.WARNING)  # orbax logs every checkpoint at INFO
         sys.exit(guarded(run, config_flag.value))
 
-    app.run(program, argv=[arg for arg in argv if not _is_config_argument(arg)])
-
-
-def _is_config_argument(arg: str) -> bool:
-    return arg == "--config" or arg.startswith("--config=")
+    app.run(program, argv=[argv[0], f"--config={spec}", *argv[1:]])
 
 
 def _config_argument(argv: list[str]) -> str | None:

@@ -1,13 +1,15 @@
 """The contract every experiment module keeps, and the ending they share: train, then publish.
 
 An experiment module declares ``EXPERIMENT`` (its name: the command and the results folder) and
-``TITLE``, and three functions:
+``TITLE``, and these functions:
 
 - ``check_config(config)``: reject a bad value before anything trains (ValueError naming it);
 - ``train(config) -> rows``: every run's row, trained, resumed or read from the records store;
-- ``analyse(config, rows) -> Analysis``: the numbers first (comparisons), then their formatting
-  (table, figure, summary). It reads only ``rows``, so a committed ``runs.csv`` republishes.
+- ``comparisons(config, rows)``: the numbers (paired comparisons, :mod:`experiments.core.stats`);
+- ``make_table(config, rows, compared)``, ``make_figure(config, rows, compared)`` and
+  ``summary_lines(config, rows, compared, table)``: their presentation.
 
+Everything after ``train`` reads only ``rows``, so a committed ``runs.csv`` republishes.
 :func:`run` and :func:`publish` are the one ending of every experiment; the registry
 (:mod:`experiments.registry`) finds the modules.
 """
@@ -44,9 +46,39 @@ class ExperimentModule(Protocol):
 
     def train(self, config: ml_collections.ConfigDict) -> list[dict[str, Any]]: ...
 
-    def analyse(
+    def comparisons(
         self, config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]]
-    ) -> Analysis: ...
+    ) -> list[dict[str, Any]]: ...
+
+    def make_table(
+        self, config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]], compared: Any
+    ) -> report.Table: ...
+
+    def make_figure(
+        self, config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]], compared: Any
+    ) -> Figure: ...
+
+    def summary_lines(
+        self,
+        config: ml_collections.ConfigDict,
+        rows: Sequence[Mapping[str, Any]],
+        compared: Any,
+        table: report.Table,
+    ) -> list[str]: ...
+
+
+def analyse(
+    module: ExperimentModule, config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]]
+) -> Analysis:
+    """The comparisons of finished ``rows``, then their table, figure and summary."""
+    compared = module.comparisons(config, rows)
+    table = module.make_table(config, rows, compared)
+    return Analysis(
+        compared,
+        table,
+        module.make_figure(config, rows, compared),
+        module.summary_lines(config, rows, compared, table),
+    )
 
 
 def run(module: ExperimentModule, config: ml_collections.ConfigDict) -> report.Results:
@@ -64,7 +96,7 @@ def publish(
 ) -> report.Results:
     """Analyse finished ``rows`` and write every output (``meta``: a committed result's own
     machine record, kept when it is republished)."""
-    analysis = module.analyse(config, rows)
+    analysis = analyse(module, config, rows)
     return report.publish(
         config,
         experiment=module.EXPERIMENT,

@@ -113,7 +113,7 @@ def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     from nish_jax.train import sharding
 
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
         "processor": sharding.processor_name(),
         "devices": sharding.describe_devices(jax.devices()),

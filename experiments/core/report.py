@@ -128,6 +128,37 @@ def versus_best_other(
     return [f"{format_interval(best, digits)} vs {best['baseline']}", f"{best['p_holm']:.3g}"]
 
 
+def versus(comparisons: Sequence[Mapping[str, Any]], digits: int = 2, **where: Any) -> list[str]:
+    """The two table cells "difference [95% CI]" and its Holm p of the one comparison whose
+    keys equal ``where`` (e.g. ``cell=..., baseline="mish"``); ``["-", "-"]`` if there is none."""
+    found = [c for c in comparisons if all(c[key] == value for key, value in where.items())]
+    if not found:
+        return ["-", "-"]
+    (row,) = found
+    return [format_interval(row, digits), f"{row['p_holm']:.3g}"]
+
+
+def primary_lines(
+    comparisons: Sequence[Mapping[str, Any]], unit: str = "", digits: int = 2, diverged=False
+) -> list[str]:
+    """A summary's lines for the primary comparisons: each difference (``unit``: e.g.
+    " points") with its 95% CI, Holm p and pairs (and diverged runs, where asked)."""
+    lines = []
+    for row in comparisons:
+        if row["primary"]:
+            tail = (
+                f"; diverged {row['diverged_activation']} {row['activation']}, "
+                f"{row['diverged_baseline']} {row['baseline']}"
+                if diverged
+                else ""
+            )
+            lines.append(
+                f"  - {row['cell']}: vs {row['baseline']} {format_interval(row, digits)}{unit} "
+                f"[95% CI], p_holm {row['p_holm']:.3g} (n = {row['n_pairs']}{tail})"
+            )
+    return lines
+
+
 def check_spread(spread: str) -> None:
     if spread not in SPREADS:
         raise ValueError(

@@ -24,7 +24,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from experiments.core import experiment, grid, report, stats
+from experiments.core import grid, report, stats
 from experiments.paper import results as paper_results
 from nish_jax.data import Dataset, load
 from nish_jax.models import from_timm, get_spec
@@ -172,6 +172,25 @@ def points(config: ml_collections.ConfigDict, pretrained_dir: str) -> list[grid.
     return found
 
 
+def comparisons(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Nish against Mish per network, paired by seed; every network is primary."""
+    return stats.compare_activations(
+        runs,
+        cell_keys=("network",),
+        metric="test_top1_percent",
+        higher_is_better=True,
+        is_primary=lambda cell, baseline: True,
+    )
+
+
+def summary_lines(config, runs, compared, table: report.Table) -> list[str]:
+    """The table's rows as lines, then its notes."""
+    lines = [f"- {line[0]} ({line[1]}): " + ", ".join(map(str, line[2:])) for line in table.cells]
+    return [*lines, *table.notes]
+
+
 def make_table(
     config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
 ) -> report.Table:
@@ -208,16 +227,7 @@ def make_table(
                     "std": summary.std,
                 }
             )
-        pair = [c for c in compared if c["cell"] == stats.cell_name({"network": name})]
-        pair = [c for c in pair if c["baseline"] == "mish"]
-        if pair:
-            c = pair[0]
-            line += [
-                report.format_interval(c),
-                f"{c['p_holm']:.3g}",
-            ]
-        else:
-            line += ["-", "-"]
+        line += report.versus(compared, cell=stats.cell_name({"network": name}), baseline="mish")
         cells.append(line)
     return report.Table(columns, cells, numeric, protocol_notes(config))
 
@@ -262,23 +272,7 @@ def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
     )
 
 
-def analyse(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
-) -> experiment.Analysis:
-    """The comparisons, table, figure and summary of finished runs."""
-    compared = stats.compare_activations(
-        runs,
-        cell_keys=("network",),
-        metric="test_top1_percent",
-        higher_is_better=True,
-        is_primary=lambda cell, baseline: True,
-    )
-    table = make_table(config, runs, compared)
-    summary = [f"- {line[0]} ({line[1]}): " + ", ".join(map(str, line[2:])) for line in table.cells]
-    return experiment.Analysis(compared, table, make_figure(config, runs), [*summary, *table.notes])
-
-
-def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared):
     """Top-1 per network and activation: each seed as a dot, paired seeds joined."""
     import matplotlib.pyplot as plt
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import ml_collections
 
-from experiments.core import experiment, grid, report, stats
+from experiments.core import grid, report, stats
 
 EXPERIMENT = "depth_sweep"
 TITLE = "Fig. 2a: MNIST test accuracy (%) against MLP depth"
@@ -126,7 +126,7 @@ def make_table(
     return report.Table(columns, cells, numeric, notes)
 
 
-def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared):
     """Accuracy against depth, one line per activation (controls dashed), spread band; the
     learning-rate check as hollow markers in its activation's colour, either side of the
     deepest primary depth (below it for the smaller rates, above for the larger)."""
@@ -220,22 +220,13 @@ def controls(
     ]
 
 
-def summary_lines(config, runs, compared) -> list[str]:
-    lines = [
+def summary_lines(config, runs, compared, table) -> list[str]:
+    return [
         f"- Scale: {scale(config)}.",
         f"- Primary endpoint: test accuracy at depths {', '.join(map(str, config.primary_depths))};"
         " Nish minus each other activation (paired; p Holm-adjusted over the primary cells):",
+        *report.primary_lines(compared, " points", diverged=True),
     ]
-    for row in compared:
-        if row["primary"]:
-            lines.append(
-                f"  - {row['cell']}: vs {row['baseline']} {report.format_interval(row)} points "
-                "[95% CI], "
-                f"p_holm {row['p_holm']:.3g} "
-                f"(n = {row['n_pairs']}; diverged {row['diverged_activation']} nish, "
-                f"{row['diverged_baseline']} {row['baseline']})"
-            )
-    return lines
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -249,17 +240,4 @@ def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
         output_root=config.output_root,
         vmap_seeds=config.vmap_seeds,
         description=f"depth sweep [{config.name}]",
-    )
-
-
-def analyse(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
-) -> experiment.Analysis:
-    """The comparisons, table, figure and summary of finished runs."""
-    compared = comparisons(config, runs)
-    return experiment.Analysis(
-        compared,
-        make_table(config, runs, compared),
-        make_figure(config, runs),
-        summary_lines(config, runs, compared),
     )

@@ -34,7 +34,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from experiments.core import experiment, grid, records, report, stats
+from experiments.core import grid, records, report, stats
 from nish_jax.data import Dataset, load
 from nish_jax.data.augment import normalize, to_unit_range
 from nish_jax.train import sharding
@@ -207,7 +207,9 @@ def per_run(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
-def comparisons(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def comparisons(
+    config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """Exploratory: Nish against each other activation per (depth, stage), paired by seed."""
     compared = []
     for metric in ("log10_first_over_last", "dead_percent"):
@@ -227,7 +229,7 @@ def layer_means(rows: Sequence[dict[str, Any]], metric: str, **where: Any) -> np
 
 
 def make_table(
-    rows: Sequence[Mapping[str, Any]], config: ml_collections.ConfigDict
+    config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]], compared
 ) -> report.Table:
     """Per depth, stage and activation: first- and last-layer kernel gradient norms, their ratio,
     and the fraction of dead units (mean over layers, runs and examples)."""
@@ -273,7 +275,7 @@ def make_table(
     return report.Table(columns, cells, numeric, notes)
 
 
-def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDict):
+def make_figure(config: ml_collections.ConfigDict, rows: Sequence[dict[str, Any]], compared):
     """Kernel gradient norm (log scale) and dead-unit fraction against the layer index; one
     column per (depth, stage)."""
     import matplotlib.pyplot as plt
@@ -310,7 +312,9 @@ def make_figure(rows: Sequence[dict[str, Any]], config: ml_collections.ConfigDic
     return figure
 
 
-def summary_lines(table: report.Table, config: ml_collections.ConfigDict) -> list[str]:
+def summary_lines(
+    config: ml_collections.ConfigDict, rows, compared, table: report.Table
+) -> list[str]:
     train = config.train
     lines = [
         f"- Scale: depths {', '.join(map(str, config.depths))}, width "
@@ -348,14 +352,4 @@ def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
         vmap_seeds=config.vmap_seeds,
         measurement=measure_flow(config),
         description=f"gradient flow [{config.name}]",
-    )
-
-
-def analyse(
-    config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]]
-) -> experiment.Analysis:
-    """The comparisons, table, figure and summary of finished runs."""
-    table = make_table(rows, config)
-    return experiment.Analysis(
-        comparisons(rows), table, make_figure(rows, config), summary_lines(table, config)
     )

@@ -25,7 +25,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from experiments.core import experiment, grid, records, report, stats
+from experiments.core import grid, records, report, stats
 from nish_jax.train import make_evaluator
 from nish_jax.train.components import load_split
 
@@ -233,7 +233,7 @@ def make_table(
     return report.Table(columns, cells, numeric, notes)
 
 
-def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]):
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared):
     """Loss (top) and accuracy (bottom) against the noise level, one column per depth."""
     import matplotlib.pyplot as plt
 
@@ -301,21 +301,13 @@ def seeds_text(config: ml_collections.ConfigDict) -> str:
     return f"paired seeds from {config.train.seed} ({cells})"
 
 
-def summary_lines(config, compared) -> list[str]:
-    lines = [
+def summary_lines(config, runs, compared, table) -> list[str]:
+    return [
         f"- Scale: {scale(config)}.",
         f"- Primary endpoint: {ENDPOINT_NAMES[config.endpoint]}; Nish minus each other "
         "activation (negative: Nish lower), paired, Holm-adjusted:",
+        *report.primary_lines(compared, digits=3),
     ]
-    for row in compared:
-        if row["primary"]:
-            lines.append(
-                f"  - {row['cell']}: vs {row['baseline']} {report.format_interval(row, 3)} "
-                "[95% CI], "
-                f"p_holm {row['p_holm']:.3g} "
-                f"(n = {row['n_pairs']})"
-            )
-    return lines
 
 
 def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
@@ -327,17 +319,4 @@ def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
         vmap_seeds=config.vmap_seeds,
         measurement=measure_every_level(config) if clean else None,
         description=f"noise robustness [{config.name}]",
-    )
-
-
-def analyse(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
-) -> experiment.Analysis:
-    """The comparisons, table, figure and summary of finished runs."""
-    compared = comparisons(config, runs)
-    return experiment.Analysis(
-        compared,
-        make_table(config, runs, compared),
-        make_figure(config, runs),
-        summary_lines(config, compared),
     )
