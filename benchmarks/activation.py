@@ -8,8 +8,10 @@ Prints, for relu, silu, gelu, mish, nish, nish on its other float32 sine path (`
 ``where(x >= 0, x, sigmoid(x)*(x+sin x))`` for reference: the forward pass, the gradient of the
 sum and forward+backward through ``jax.vjp``, each as a median time over interleaved repeats and as
 a ratio to ``jax.nn.silu``; the compiled temporary memory of the training step of a 16-layer MLP
-with each activation; and which sine path is faster on this backend. Ratios measured in one run
-are what to compare: shared machines are noisy.
+with each activation; which sine path is faster on this backend; and the time of one eager call
+(no ``jax.jit`` around it) of ``nish`` and ``jax.nn.mish`` on 1,000 elements, both jitted inside
+as ``jax.nn``'s activations are. Ratios measured in one run are what to compare: shared machines
+are noisy.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import numpy as np
 import optax
 
 from experiments.core import provenance
-from nish_jax import SINE_PATHS, get_activation, nish_with_sine
+from nish_jax import SINE_PATHS, get_activation, nish, nish_with_sine
+
+EAGER_SIZE = 1000  # a small array, where an eager call's cost is its dispatch
+EAGER_REPEATS = 300
 
 
 def naive_nish(x: jax.Array) -> jax.Array:
@@ -72,6 +77,22 @@ def time_kernels(size: int, repeats: int, seed: int = 0) -> dict[str, dict[str, 
     return results
 
 
+def time_eager_calls(repeats: int = EAGER_REPEATS, seed: int = 0) -> dict[str, float]:
+    """Median seconds of one eager call of nish and jax.nn.mish on EAGER_SIZE elements,
+    interleaved within every repeat."""
+    x = jax.random.normal(jax.random.key(seed), (EAGER_SIZE,), jnp.float32) * 3.0
+    acts = {"nish": nish, "jax.nn.mish": jax.nn.mish}
+    for act in acts.values():
+        jax.block_until_ready(act(x))
+    samples: dict[str, list[float]] = {name: [] for name in acts}
+    for _ in range(repeats):
+        for name, act in acts.items():
+            start = time.perf_counter()
+            jax.block_until_ready(act(x))
+            samples[name].append(time.perf_counter() - start)
+    return {name: float(np.median(s)) for name, s in samples.items()}
+
+
 class DeepMLP(nn.Module):
     """16 Dense layers with one activation each: isolates what the activation costs in memory."""
 
@@ -108,7 +129,12 @@ def training_step_temp_bytes(act: Callable, batch: int = 512, width: int = 1024)
     return int(compiled.memory_analysis().temp_size_in_bytes)
 
 
-def format_report(times: dict[str, dict[str, float]], memory: dict[str, int], size: int) -> str:
+def format_report(
+    times: dict[str, dict[str, float]],
+    memory: dict[str, int],
+    size: int,
+    eager: dict[str, float],
+) -> str:
     names = list(ACTIVATIONS)
     lines = [
         f"Activation benchmark: {size:,} float32 elements; median time (ratio to silu)",
@@ -132,6 +158,11 @@ def format_report(times: dict[str, dict[str, float]], memory: dict[str, int], si
         f"Sine path on {jax.devices()[0].platform}: nish (the {SINE_PATHS[0]} path) takes "
         + ", ".join(f"{ratio:.2f}x" for ratio in ratios.values())
         + f" the time of the jnp.sin path ({', '.join(ratios)}); faster in fwd+bwd: {faster}.",
+        "",
+        f"| eager call, {EAGER_SIZE:,} float32 elements | nish | jax.nn.mish | nish / mish |",
+        "|---|---|---|---|",
+        f"| median time per call | {eager['nish'] * 1e6:.1f} us | "
+        f"{eager['jax.nn.mish'] * 1e6:.1f} us | {eager['nish'] / eager['jax.nn.mish']:.2f}x |",
     ]
     return "\n".join(lines)
 
@@ -149,7 +180,7 @@ def main(argv: list[str] | None = None) -> str:
     print(provenance.machine_description())
     times = time_kernels(args.size, args.repeats)
     memory = {name: training_step_temp_bytes(act) for name, act in ACTIVATIONS.items()}
-    report = format_report(times, memory, args.size)
+    report = format_report(times, memory, args.size, time_eager_calls())
     print(report)
     return report
 

@@ -9,8 +9,9 @@ from nish_jax._nish import (
     nish_with_sine,
 )
 from nish_jax.activations import get_activation, list_activations
-from nish_jax.models import create_model, from_timm, list_models
+from nish_jax.models import create_model, from_timm, list_models, load_timm_checkpoint
 
+# The package's version, read by the build (pyproject.toml: version = {attr = ...}).
 __version__ = "0.1.0"
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "get_activation",
     "list_activations",
     "list_models",
+    "load_timm_checkpoint",
     "nish",
     "nish_derivative",
     "nish_with_sine",

@@ -13,11 +13,11 @@ non-positive argument once by 2*pi (Cody-Waite), evaluates sine (and, for the de
 polynomials on the reduced argument, and the sigmoid from one ``exp`` that cannot overflow on
 that branch. float64 uses ``jnp.sin``/``jnp.cos`` for full double accuracy.
 
-The float32 sine path is one of :data:`SINE_PATHS`: ``"polynomial"`` (the default, on every
-backend: measured faster on CPUs, within 1.6e-7 of a float64 reference there) or ``"jnp"`` (XLA's
-own ``sin``/``cos``). :func:`nish_with_sine` builds Nish with either, inside the same custom_jvp, so
-that ``experiments/bench_activation.py`` can compare them on each backend; a backend where
-``"jnp"`` measures faster is the place to change the default.
+The float32 sine path is one of :data:`~nish_jax.SINE_PATHS`: ``"polynomial"`` (the default, on
+every backend: measured faster on CPUs, within 1.6e-7 of a float64 reference there) or ``"jnp"``
+(XLA's own ``sin``/``cos``). :func:`~nish_jax.nish_with_sine` builds Nish with either, inside the
+same custom_jvp, so that ``benchmarks/activation.py`` can compare them on each backend; a backend
+where ``"jnp"`` measures faster is the place to change the default.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ from jax.typing import ArrayLike
 
 __all__ = ["nish", "nish_derivative", "nish_with_sine", "NISH_MINIMUM", "NISH_ARGMIN", "SINE_PATHS"]
 
-#: The global minimum of Nish and where it lies (the paper's "-0.31" is Mish's minimum).
+#: The global minimum of Nish, about -0.4974 (the paper's "-0.31" is Mish's minimum).
 NISH_MINIMUM = -0.4973705541899910
+#: Where Nish takes its minimum :data:`NISH_MINIMUM`: about -1.0829.
 NISH_ARGMIN = -1.0828652870550948
 
 #: The float32 ways to compute sine and cosine (see the module doc); the first is the default.
@@ -159,35 +160,65 @@ def _as_float(x: ArrayLike) -> jax.Array:
     return x
 
 
+@jax.jit
 def nish(x: ArrayLike) -> jax.Array:
     """Nish activation: ``x`` for ``x >= 0``, ``sigmoid(x) * (x + sin x)`` for ``x < 0``.
 
     Differentiable to any order (``jax.custom_jvp``: ``grad``, ``jvp``, ``jacfwd``, ``hessian``).
     The first derivative is exact: ``1`` for ``x >= 0`` and ``s*((1 - s)*(x + sin x) + 1 + cos x)``
-    with ``s = sigmoid(x)`` below; the paper's eq. (4) is wrong.
+    with ``s = sigmoid(x)`` below; the paper's eq. (4) is wrong. Wrapped in ``jax.jit``, as
+    ``jax.nn``'s activations are, so an eager call runs one compiled program.
 
     Float inputs keep their dtype (float16 and bfloat16 are computed in float32); integer and bool
     inputs are promoted to the default float dtype, as ``jax.nn.mish`` and ``jax.nn.gelu`` do.
     Finite for every finite input; ``nish(inf) = inf`` (gradient 1), ``nish(-inf) = 0``
     (gradient 0), NaN in gives NaN out.
+
+    Args:
+      x: input array (any shape; real, integer or bool).
+
+    Returns:
+      An array of the same shape as ``x``, of ``x``'s dtype when it is a float, else of the
+      default float dtype.
+
+    Raises:
+      TypeError: ``x`` is complex.
     """
     return _nish(_as_float(x), SINE_PATHS[0])
 
 
+@jax.jit
 def nish_derivative(x: ArrayLike) -> jax.Array:
-    """The exact first derivative of :func:`nish`, elementwise, in the dtype of ``nish(x)``."""
+    """The exact first derivative of :func:`nish`, elementwise (jitted).
+
+    Args:
+      x: input array, as for :func:`nish`.
+
+    Returns:
+      ``d nish / dx`` at every element, in the dtype of ``nish(x)``.
+    """
     x = _as_float(x)
     return _derivative(x, SINE_PATHS[0]).astype(x.dtype)
 
 
 def nish_with_sine(sine: str) -> Callable[[ArrayLike], jax.Array]:
-    """:func:`nish` with its float32 sine and cosine computed the ``sine`` way (one of
-    :data:`SINE_PATHS`), the same custom_jvp otherwise: for comparing the paths' speed."""
+    """:func:`nish` with its float32 sine and cosine computed the ``sine`` way, for comparing
+    the paths' speed: the same custom_jvp and dtype rules, jitted as :func:`nish` is.
+
+    Args:
+      sine: one of :data:`SINE_PATHS`.
+
+    Returns:
+      The activation function, named ``nish_<sine>``.
+
+    Raises:
+      ValueError: ``sine`` is not one of :data:`SINE_PATHS`.
+    """
     if sine not in SINE_PATHS:
         raise ValueError(f"unknown sine path {sine!r}; valid: {', '.join(SINE_PATHS)}")
 
     def nish_sine(x: ArrayLike) -> jax.Array:
         return _nish(_as_float(x), sine)
 
-    nish_sine.__name__ = f"nish_{sine}"
-    return nish_sine
+    nish_sine.__name__ = nish_sine.__qualname__ = f"nish_{sine}"
+    return jax.jit(nish_sine)

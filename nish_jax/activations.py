@@ -1,6 +1,10 @@
 """The registry of activations used by the experiments and the reference networks.
 
 Activations are plain functions ``f(x) -> y``; a Flax module takes one as a field (``act``).
+
+GELU comes in two forms: ``"gelu"`` is the exact erf form (PyTorch's ``nn.GELU()`` and timm's
+default; the experiments' "gelu"), ``"gelu_tanh"`` the tanh approximation (timm's name for it),
+which is what ``jax.nn.gelu`` computes by default (``approximate=True``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ def _gelu_exact(x: jax.Array) -> jax.Array:
     return jax.nn.gelu(x, approximate=False)
 
 
+def _gelu_tanh(x: jax.Array) -> jax.Array:
+    """GELU with the tanh approximation, as ``jax.nn.gelu``'s default and PyTorch's
+    ``nn.GELU(approximate="tanh")``."""
+    return jax.nn.gelu(x, approximate=True)
+
+
 _REGISTRY: dict[str, Activation] = {
     "relu": jax.nn.relu,
     "relu6": jax.nn.relu6,
@@ -28,6 +38,7 @@ _REGISTRY: dict[str, Activation] = {
     "elu": jax.nn.elu,
     "selu": jax.nn.selu,
     "gelu": _gelu_exact,
+    "gelu_tanh": _gelu_tanh,
     "silu": jax.nn.silu,
     "swish": jax.nn.silu,
     "mish": jax.nn.mish,
@@ -36,12 +47,27 @@ _REGISTRY: dict[str, Activation] = {
 
 
 def list_activations() -> list[str]:
-    """The names :func:`get_activation` accepts (``swish`` is an alias of ``silu``)."""
+    """The names :func:`get_activation` accepts.
+
+    Returns:
+      The registered names, sorted (``swish`` is an alias of ``silu``).
+    """
     return sorted(_REGISTRY)
 
 
 def get_activation(name: str) -> Activation:
-    """The activation function registered under ``name`` (case-insensitive)."""
+    """The activation function registered under ``name``.
+
+    Args:
+      name: a name of :func:`list_activations` (case-insensitive, surrounding spaces ignored).
+
+    Returns:
+      The activation, a function ``f(x) -> y`` applied elementwise.
+
+    Raises:
+      TypeError: ``name`` is not a string.
+      ValueError: ``name`` is not registered; the message lists the valid names.
+    """
     if not isinstance(name, str):
         raise TypeError(f"activation name must be a string, got {type(name).__name__}: {name!r}")
     key = name.strip().lower()

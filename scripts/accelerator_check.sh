@@ -38,7 +38,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export NISH_DATA_DIR=${NISH_DATA_DIR:-$REPO/../shared/data:$REPO/shared/data:$REPO/.devdata:/usr/share/datasets}
 export PYTHONUNBUFFERED=1
-REQUIRED="jax flax optax orbax.checkpoint chex ml_collections absl scipy matplotlib tqdm PIL"
+REQUIRED="jax flax optax orbax.checkpoint ml_collections absl scipy matplotlib tqdm PIL"
 
 backend() { "$1" -c 'import jax; print(jax.default_backend())' 2>/dev/null || echo none; }
 missing() {

@@ -3,11 +3,24 @@
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from nish_jax import get_activation, list_activations, nish
 
-EXPECTED = ["elu", "gelu", "leaky_relu", "mish", "nish", "relu", "relu6", "selu", "silu", "swish"]
+EXPECTED = [
+    "elu",
+    "gelu",
+    "gelu_tanh",
+    "leaky_relu",
+    "mish",
+    "nish",
+    "relu",
+    "relu6",
+    "selu",
+    "silu",
+    "swish",
+]
 
 
 def test_registry_lists_the_activations_of_the_experiments_and_networks():
@@ -23,6 +36,14 @@ def test_every_activation_runs_under_jit_and_grad(name):
     x = jnp.linspace(-3, 3, 7)
     assert jax.jit(f)(x).shape == (7,)
     assert jnp.all(jnp.isfinite(jax.grad(lambda v: f(v).sum())(x)))
+
+
+def test_gelu_is_the_exact_erf_form_and_gelu_tanh_the_approximation():
+    x = jnp.linspace(-4, 4, 81)
+    exact, approximate = get_activation("gelu")(x), get_activation("gelu_tanh")(x)
+    np.testing.assert_array_equal(exact, jax.nn.gelu(x, approximate=False))
+    np.testing.assert_array_equal(approximate, jax.nn.gelu(x, approximate=True))
+    assert not np.array_equal(exact, approximate)
 
 
 def test_unknown_name_lists_the_valid_names():

@@ -79,6 +79,38 @@ def test_list_models_names_the_reference_networks() -> None:
     assert list_models() == sorted(list_models())
 
 
+def test_list_models_filters_with_wildcards_as_timm() -> None:
+    assert list_models("*resnet18") == ["preact_resnet18", "resnet18"]
+    assert list_models("squeezenet1_?") == ["squeezenet1_0", "squeezenet1_1"]
+    assert list_models("*efficientnet*") == [
+        "efficientnet_b0",
+        "tf_efficientnet_b0",
+        "tf_efficientnetv2_s",
+    ]
+    assert list_models("resnet*") == ["resnet18"] and list_models("vit*") == []
+    assert list_models() == list_models("*")
+
+
+def test_num_classes_defaults_to_imagenets_1000_as_in_timm() -> None:
+    assert create_model("resnet18").num_classes == 1000
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_has_timms_in_chans_and_flaxs_dtypes(name: str) -> None:
+    assert {"in_chans", "dtype", "param_dtype"} <= set(get_spec(name).options)
+
+
+@pytest.mark.parametrize(
+    "name, stem_kernel",
+    [("resnet18", "conv1"), ("squeezenet1_1", "features_0"), ("efficientnet_b0", "conv_stem")],
+)
+def test_in_chans_sets_the_input_channels(name: str, stem_kernel: str) -> None:
+    model = create_model(name, num_classes=10, in_chans=4)
+    sample = jnp.zeros((1, 32, 32, 4))
+    params = jax.eval_shape(lambda: model.init(jax.random.key(0), sample))["params"]
+    assert params[stem_kernel]["kernel"].shape[2] == 4
+
+
 def test_unknown_model_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"resnet19.*resnet18.*squeezenet1_1"):
         create_model("resnet19", num_classes=10)
@@ -112,7 +144,7 @@ def test_bad_number_of_classes_is_refused(num_classes) -> None:
 
 # Degenerate values of every numeric option a model has: counts (layers, channels) must be
 # integers >= 1, dropout probabilities in [0, 1).
-COUNT_OPTIONS = ("depth", "width", "in_channels")
+COUNT_OPTIONS = ("depth", "width", "in_chans")
 RATE_OPTIONS = ("dropout", "drop_rate", "drop_path_rate")
 DEGENERATE = [
     (name, option, value)
@@ -130,7 +162,7 @@ DEGENERATE = [
 
 def test_every_numeric_option_is_checked() -> None:
     numeric = {option for _, option, _ in DEGENERATE}
-    assert {"depth", "width", "in_channels", "dropout", "drop_rate", "drop_path_rate"} <= numeric
+    assert {"depth", "width", "in_chans", "dropout", "drop_rate", "drop_path_rate"} <= numeric
 
 
 @pytest.mark.parametrize("name, option, value", DEGENERATE)
@@ -354,8 +386,8 @@ def test_zero_init_last_can_be_turned_off() -> None:
         features=8,
         strides=1,
         act=jax.nn.relu,
-        conv=functools.partial(_conv, dtype=jnp.float32),
-        norm=batch_norm(False, jnp.float32),
+        conv=functools.partial(_conv, dtype=jnp.float32, param_dtype=jnp.float32),
+        norm=batch_norm(False, jnp.float32, jnp.float32),
         zero_init_last=False,
     )
     variables = block.init(jax.random.key(0), jnp.zeros((1, 4, 4, 8), jnp.float32))
@@ -404,6 +436,23 @@ def test_bfloat16_computation_keeps_float32_parameters(name: str, initialised) -
     assert logits.dtype == jnp.bfloat16 and logits.shape == (2, 10)
     scale = float(jnp.abs(expected).max())
     np.testing.assert_allclose(np.asarray(logits, np.float32), expected, atol=0.05 * scale)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_param_dtype_sets_the_parameters_and_dtype_the_computation(name: str) -> None:
+    channels = get_spec(name).input_shape[-1]
+    sample = jnp.zeros((2, 32, 32, channels), jnp.float32)
+    model = create_model(name, num_classes=10, dtype=jnp.float16, param_dtype=jnp.bfloat16)
+    logits, variables = jax.eval_shape(
+        lambda: model.init_with_output(jax.random.key(0), sample, train=False)
+    )
+    assert {leaf.dtype for leaf in jax.tree.leaves(variables["params"])} == {
+        jnp.dtype(jnp.bfloat16)
+    }
+    # BatchNorm's running statistics stay float32, as in flax.
+    stats = {leaf.dtype for leaf in jax.tree.leaves(variables.get("batch_stats", {}))}
+    assert stats <= {jnp.dtype(jnp.float32)}
+    assert logits.dtype == jnp.float16
 
 
 @pytest.mark.parametrize("name", ["resnet18", "preact_resnet18"])

@@ -1,13 +1,17 @@
-"""Converted timm/torchvision weights give the reference's logits on real images (eval mode)."""
+"""Converted timm/torchvision weights give the reference's logits on real images (eval mode),
+from a state dict in memory or a weight file."""
 
 from __future__ import annotations
+
+import sys
 
 import jax
 import numpy as np
 import pytest
 from cifar_images import cifar10_images
 
-from nish_jax.models import create_model, from_timm
+from nish_jax import nish
+from nish_jax.models import create_model, from_timm, load_timm_checkpoint
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
@@ -59,6 +63,51 @@ def test_converted_weights_give_the_reference_logits(name: str, images: np.ndarr
     assert logits.shape == expected.shape == (len(images), NUM_CLASSES)
     assert np.abs(expected).max() > 0.1  # the comparison is not between near-zero numbers
     np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=1e-4)
+
+
+def _write_weights(state: dict, path) -> None:
+    """``state`` as timm publishes weights (.safetensors), as a plain PyTorch state dict (.pth),
+    or inside a training checkpoint (.pt, under "state_dict")."""
+    if path.suffix == ".safetensors":
+        from safetensors.numpy import save_file
+
+        save_file({key: value.numpy() for key, value in state.items()}, str(path))
+    elif path.suffix == ".pt":
+        torch.save({"epoch": 3, "arch": "resnet18", "state_dict": state}, path)
+    else:
+        torch.save(state, path)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth", ".pt"])
+def test_weight_files_load_with_the_reference_logits(suffix: str, images, tmp_path) -> None:
+    reference = _reference("resnet18")
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(images).permute(0, 3, 1, 2)).numpy()
+    path = tmp_path / f"model{suffix}"
+    _write_weights(reference.state_dict(), path)
+    model, variables = load_timm_checkpoint("resnet18", path)
+    assert model.num_classes == NUM_CLASSES  # read from the file's classifier
+    logits = jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, images)
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(np.asarray(logits), expected, rtol=0, atol=1e-4)
+    # create_model's options pass through: the same weights under another activation.
+    assert load_timm_checkpoint("resnet18", str(path), act="nish")[0].act is nish
+
+
+def test_weight_file_errors_name_the_problem(tmp_path, monkeypatch) -> None:
+    with pytest.raises(ValueError, match=r"model\.ckpt.*\.safetensors, \.pth, \.pt, \.bin"):
+        load_timm_checkpoint("resnet18", tmp_path / "model.ckpt")
+    with pytest.raises(FileNotFoundError, match="absent.safetensors"):
+        load_timm_checkpoint("resnet18", tmp_path / "absent.safetensors")
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match=r"pip install 'nish-jax\[timm\]'"):
+        load_timm_checkpoint("resnet18", path)
+    monkeypatch.undo()
+    _write_weights(_timm_resnet18_state(), path)
+    with pytest.raises(ValueError, match=r"conv1\.weight"):  # from_timm's checks apply
+        load_timm_checkpoint("resnet18", path, stem="cifar")
 
 
 def _with_cifar_stem(name: str, model):

@@ -134,6 +134,23 @@ def test_run_directory_holds_config_metrics_and_checkpoints(two_seed_run):
     assert Checkpointer(os.path.join(workdir, "checkpoints"), 2).all_steps() == [30, 32]
 
 
+def test_keys_are_typed_and_checkpoints_hold_the_legacy_key_data(two_seed_run):
+    # Run r's base key is the second half of split(key(seed + r)): the bits of the legacy
+    # PRNGKey streams, so results and old checkpoints stay valid; checkpoints store key data.
+    together, _ = two_seed_run
+    state = together["state"]
+    assert jax.dtypes.issubdtype(state.rng.dtype, jax.dtypes.prng_key)
+    legacy = np.stack([jax.random.split(jax.random.PRNGKey(seed))[1] for seed in (3, 4)])
+    np.testing.assert_array_equal(jax.random.key_data(state.rng), legacy)
+    checkpointer = Checkpointer(os.path.join(together["workdir"], "checkpoints"), 2)
+    raw = checkpointer.restore()
+    assert raw["rng"].dtype == np.uint32
+    np.testing.assert_array_equal(raw["rng"], legacy)
+    restored = checkpointer.restore(state)
+    assert restored.rng.dtype == state.rng.dtype
+    np.testing.assert_array_equal(jax.random.key_data(restored.rng), legacy)
+
+
 def test_evaluation_counts_every_test_example_exactly(two_seed_run):
     together, _ = two_seed_run
     config = smoke_config(num_runs=2)
@@ -141,7 +158,7 @@ def test_evaluation_counts_every_test_example_exactly(two_seed_run):
     assert test.num_examples % config.eval_batch_size  # the last batch is partial
     metrics = make_evaluator(config, test)(together["state"])
     model, preprocess = build_model(config, 10), build_preprocess(config, test)
-    inputs = preprocess(jax.random.PRNGKey(0), test.images, False)
+    inputs = preprocess(jax.random.key(0), test.images, False)
     for run in range(2):
         variables = jax.tree_util.tree_map(
             lambda x, r=run: x[r],

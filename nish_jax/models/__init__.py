@@ -46,11 +46,21 @@ parameter count (BatchNorm statistics excluded) at 10 classes, default stem mark
 | tinynet_c | cifar | 2x2 | 1,189,044 |
 
 senet18 with the ImageNet stem is timm's ``seresnet18``, so ``from_timm`` converts its weights.
+timm's weight files load with :func:`load_timm_checkpoint`:
+
+>>> model, variables = load_timm_checkpoint("resnet18", "model.safetensors")  # doctest: +SKIP
 """
 
 # Importing a family registers its models.
 from nish_jax.models import cnn, efficientnet, mlp, resnet, squeezenet  # noqa: F401
-from nish_jax.models.convert import from_timm
+from nish_jax.models.convert import from_timm, load_timm_checkpoint
 from nish_jax.models.registry import ModelSpec, create_model, get_spec, list_models
 
-__all__ = ["ModelSpec", "create_model", "from_timm", "get_spec", "list_models"]
+__all__ = [
+    "ModelSpec",
+    "create_model",
+    "from_timm",
+    "get_spec",
+    "list_models",
+    "load_timm_checkpoint",
+]

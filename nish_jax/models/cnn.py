@@ -21,17 +21,19 @@ class CNN(nn.Module):
     act: Activation
     depth: int = 5
     width: int = 32
-    in_channels: int = 1
+    in_chans: int = 1
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        for option in ("depth", "width", "in_channels"):
+        for option in ("depth", "width", "in_chans"):
             check_positive_int(option, getattr(self, option), "cnn")
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_input(x, self.in_channels, "cnn")
+        check_input(x, self.in_chans, "cnn")
+        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         x = x.astype(self.dtype)
         stages = min(3, self.depth)
         per_stage = [self.depth // stages + (i < self.depth % stages) for i in range(stages)]
@@ -44,21 +46,21 @@ class CNN(nn.Module):
                     padding="SAME",
                     use_bias=False,
                     kernel_init=merge_window_axes(nn.initializers.he_normal()),
-                    dtype=self.dtype,
+                    **dtypes,
                     name=f"conv{layer}",
                 )(x)
                 x = nn.BatchNorm(
                     use_running_average=not train,
                     momentum=0.9,
                     epsilon=1e-5,
-                    dtype=self.dtype,
+                    **dtypes,
                     name=f"bn{layer}",
                 )(x)
                 x = self.act(x)
                 layer += 1
             x = nn.max_pool(x, (2, 2), strides=(2, 2))
         x = jnp.mean(x, axis=(1, 2))
-        return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+        return nn.Dense(self.num_classes, **dtypes, name="head")(x)
 
 
 register(

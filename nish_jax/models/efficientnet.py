@@ -38,6 +38,7 @@ from nish_jax.models.layers import (
     STEMS,
     check_choice,
     check_input,
+    check_positive_int,
     check_rate,
     merge_window_axes,
 )
@@ -177,6 +178,7 @@ def _conv_bn(
     tf_padding: bool,
     bn_eps: float,
     dtype: Any,
+    param_dtype: Any,
 ) -> jax.Array:
     """conv -> BatchNorm (-> act), named after ``layer`` in the calling module."""
     groups = x.shape[-1] if layer.depthwise else 1
@@ -189,10 +191,16 @@ def _conv_bn(
         use_bias=False,
         kernel_init=conv_kernel_init(groups),
         dtype=dtype,
+        param_dtype=param_dtype,
         name=layer.conv,
     )(x)
     x = nn.BatchNorm(
-        use_running_average=not train, momentum=0.9, epsilon=bn_eps, dtype=dtype, name=layer.norm
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=bn_eps,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        name=layer.norm,
     )(x)
     return act(x) if layer.act else x
 
@@ -203,11 +211,16 @@ class SqueezeExcite(nn.Module):
     reduced: int
     act: Activation
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         conv = functools.partial(
-            nn.Conv, kernel_size=(1, 1), kernel_init=conv_kernel_init(1), dtype=self.dtype
+            nn.Conv,
+            kernel_size=(1, 1),
+            kernel_init=conv_kernel_init(1),
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
         )
         gate = jnp.mean(x, axis=(1, 2), keepdims=True)
         gate = self.act(conv(self.reduced, name="conv_reduce")(gate))
@@ -225,19 +238,20 @@ class Block(nn.Module):
     bn_eps: float
     drop_path: float = 0.0
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         shortcut = x
+        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         layer_options = dict(
-            act=self.act, train=train, tf_padding=self.tf_padding, bn_eps=self.bn_eps,
-            dtype=self.dtype,
-        )  # fmt: skip
+            act=self.act, train=train, tf_padding=self.tf_padding, bn_eps=self.bn_eps, **dtypes
+        )
         *body, last = self.config.layers
         for layer in body:
             x = _conv_bn(x, layer, **layer_options)
         if self.config.se_channels:
-            x = SqueezeExcite(self.config.se_channels, self.act, self.dtype, name="se")(x)
+            x = SqueezeExcite(self.config.se_channels, self.act, **dtypes, name="se")(x)
         x = _conv_bn(x, last, **layer_options)
         if not self.config.residual:
             return x
@@ -251,9 +265,9 @@ class Block(nn.Module):
 class EfficientNet(nn.Module):
     """Stem conv -> blocks -> 1x1 head conv -> global average pool -> dropout -> classifier.
 
-    Takes NHWC images; ``train`` switches BatchNorm to batch statistics and turns on dropout and
-    stochastic depth. ``dtype`` is the computation dtype (parameters stay float32). ``stem`` is
-    "imagenet" or "cifar" (module doc).
+    Takes NHWC images of ``in_chans`` channels; ``train`` switches BatchNorm to batch statistics
+    and turns on dropout and stochastic depth. ``dtype`` is the computation dtype,
+    ``param_dtype`` the parameters'. ``stem`` is "imagenet" or "cifar" (module doc).
     """
 
     num_classes: int
@@ -263,21 +277,25 @@ class EfficientNet(nn.Module):
     stem: str = "imagenet"
     drop_rate: float = 0.0
     drop_path_rate: float = 0.0
+    in_chans: int = 3
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
         check_choice("stem", self.stem, STEMS, self.model_name)
         check_rate("drop_rate", self.drop_rate, self.model_name)
         check_rate("drop_path_rate", self.drop_path_rate, self.model_name)
+        check_positive_int("in_chans", self.in_chans, self.model_name)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_input(x, 3, self.model_name)
+        check_input(x, self.in_chans, self.model_name)
         variant = self.variant
+        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         layer_options = dict(
             act=self.act, train=train, tf_padding=variant.tf_padding, bn_eps=variant.bn_eps,
-            dtype=self.dtype,
+            **dtypes,
         )  # fmt: skip
         x = x.astype(self.dtype)
         stem_stride = 1 if self.stem == "cifar" else 2
@@ -294,7 +312,7 @@ class EfficientNet(nn.Module):
                     variant.tf_padding,
                     variant.bn_eps,
                     drop_path=self.drop_path_rate * index / total,
-                    dtype=self.dtype,
+                    **dtypes,
                     name=f"blocks_{stage_index}_{block_index}",
                 )(x, train)
                 index += 1
@@ -305,7 +323,7 @@ class EfficientNet(nn.Module):
         return nn.Dense(
             self.num_classes,
             kernel_init=classifier_kernel_init,
-            dtype=self.dtype,
+            **dtypes,
             name="classifier",
         )(x)
 

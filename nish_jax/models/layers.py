@@ -56,25 +56,51 @@ def torch_default_bias(fan_in: int) -> nn.initializers.Initializer:
     return init
 
 
-def batch_norm(train: bool, dtype: Any, **options: Any) -> functools.partial:
-    """A BatchNorm constructor that behaves as PyTorch's default ``BatchNorm2d`` (momentum 0.1)."""
+def batch_norm(train: bool, dtype: Any, param_dtype: Any, **options: Any) -> functools.partial:
+    """A BatchNorm constructor that behaves as PyTorch's default ``BatchNorm2d`` (momentum 0.1).
+
+    Args:
+      train: normalise with the batch's statistics (and update the running ones) when True, with
+        the running ones when False.
+      dtype: the computation dtype.
+      param_dtype: the dtype of the scale and bias (the running statistics stay float32).
+      **options: further ``nn.BatchNorm`` fields (``name``, ``scale_init``).
+
+    Returns:
+      A ``functools.partial`` of ``nn.BatchNorm``.
+    """
     return functools.partial(
         nn.BatchNorm,
         use_running_average=not train,
         momentum=0.9,
         epsilon=1e-5,
         dtype=dtype,
+        param_dtype=param_dtype,
         **options,
     )
 
 
-def torch_dense(features: int, x: jax.Array, dtype: Any, name: str) -> jax.Array:
-    """``nn.Linear(x.shape[-1], features)`` with PyTorch's default init, applied to ``x``."""
+def torch_dense(
+    features: int, x: jax.Array, *, dtype: Any, param_dtype: Any, name: str
+) -> jax.Array:
+    """``nn.Linear(x.shape[-1], features)`` with PyTorch's default init, applied to ``x``.
+
+    Args:
+      features: the number of outputs.
+      x: the input, features last.
+      dtype: the computation dtype.
+      param_dtype: the dtype of the kernel and bias.
+      name: the layer's name.
+
+    Returns:
+      The layer's output.
+    """
     return nn.Dense(
         features,
         kernel_init=TORCH_DEFAULT_KERNEL,
         bias_init=torch_default_bias(x.shape[-1]),
         dtype=dtype,
+        param_dtype=param_dtype,
         name=name,
     )(x)
 

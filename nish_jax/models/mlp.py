@@ -40,11 +40,12 @@ class MLP(nn.Module):
     stem: str = "none"
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
-    in_channels: int = 1
+    in_chans: int = 1
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
-        for option in ("depth", "width", "in_channels"):
+        for option in ("depth", "width", "in_chans"):
             check_positive_int(option, getattr(self, option), "mlp")
         check_rate("dropout", self.dropout, "mlp")
         check_rate("bn_momentum", self.bn_momentum, "mlp")
@@ -56,10 +57,9 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_input(x, self.in_channels, "mlp")
-        dense = dict(
-            kernel_init=merge_window_axes(nn.initializers.glorot_uniform()), dtype=self.dtype
-        )
+        check_input(x, self.in_chans, "mlp")
+        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        dense = dict(kernel_init=merge_window_axes(nn.initializers.glorot_uniform()), **dtypes)
         x = x.astype(self.dtype)
         if self.stem == "origin":
             for i, filters in enumerate((20, 50)):
@@ -73,7 +73,7 @@ class MLP(nn.Module):
                 use_running_average=not train,
                 momentum=self.bn_momentum,
                 epsilon=self.bn_epsilon,
-                dtype=self.dtype,
+                **dtypes,
                 name=f"bn{i}",
             )(x)
             x = nn.Dropout(self.dropout, deterministic=not train)(self.act(x))

@@ -2,11 +2,14 @@
 
 A network's options are the fields of its Flax module (less ``num_classes`` and ``act``, which
 :func:`create_model` sets, and the fields its spec fixes); the module validates their values.
+Every network has timm's ``in_chans`` (input channels), and Flax's ``dtype`` (the computation
+dtype) and ``param_dtype`` (the parameters' dtype), both float32 by default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -58,9 +61,17 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def list_models() -> list[str]:
-    """The names :func:`create_model` accepts."""
-    return sorted(_MODELS)
+def list_models(pattern: str = "*") -> list[str]:
+    """The names :func:`create_model` accepts, as timm's ``list_models`` filters them.
+
+    Args:
+      pattern: a shell-style wildcard pattern (:mod:`fnmatch`, case-sensitive), for example
+        ``"resnet*"`` or ``"*efficientnet*"``; the default matches every name.
+
+    Returns:
+      The matching model names, sorted.
+    """
+    return sorted(name for name in _MODELS if fnmatch.fnmatchcase(name, pattern))
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -71,16 +82,28 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def create_model(
-    name: str, *, num_classes: int, act: str | Activation | None = None, **options: Any
+    name: str, *, num_classes: int = 1000, act: str | Activation | None = None, **options: Any
 ) -> nn.Module:
-    """The network ``name`` with ``num_classes`` outputs and activation ``act``.
+    """The network ``name`` with ``num_classes`` outputs and activation ``act``, as timm's
+    ``create_model`` builds it (a Flax module holds no weights: initialise it with ``init``, or
+    load timm's with :func:`nish_jax.models.load_timm_checkpoint`).
 
-    ``act`` is a registry name (see :func:`nish_jax.list_activations`), any callable, or ``None``
-    for the reference model's own activation (relu for resnet18, relu6 for mobilenetv2_100, silu
-    for the EfficientNet and TinyNet family), so ``act="nish"`` swaps every activation for Nish.
-    ``options`` are the network's own (``get_spec(name).options``), for example ``stem="cifar"``
-    (the 32x32 variants, listed in :mod:`nish_jax.models`) and ``dtype``; a bad value is a
-    ValueError that says what is valid.
+    Args:
+      name: a name of :func:`list_models`.
+      num_classes: the number of outputs (timm's default, ImageNet-1k's 1000).
+      act: a registry name (see :func:`nish_jax.list_activations`), any callable, or ``None``
+        for the reference model's own activation (relu for resnet18, relu6 for mobilenetv2_100,
+        silu for the EfficientNet and TinyNet family), so ``act="nish"`` swaps every activation
+        for Nish.
+      **options: the network's own (``get_spec(name).options``), for example ``stem="cifar"``
+        (the 32x32 variants, listed in :mod:`nish_jax.models`), ``in_chans``, ``dtype`` and
+        ``param_dtype``.
+
+    Returns:
+      The Flax module; call it on NHWC images (``train=True`` for training mode).
+
+    Raises:
+      ValueError: an unknown name or option, or a bad value; the message says what is valid.
     """
     spec = get_spec(name)
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:

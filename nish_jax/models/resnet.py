@@ -55,7 +55,9 @@ SE_REDUCTION = 16
 _STEM_CONV = {"imagenet": (7, 2), "cifar": (3, 1)}
 
 
-def _conv(features: int, size: int, strides: int = 1, *, dtype: Any, name: str) -> nn.Conv:
+def _conv(
+    features: int, size: int, strides: int = 1, *, dtype: Any, param_dtype: Any, name: str
+) -> nn.Conv:
     """A bias-free conv with PyTorch's symmetric padding ``size // 2`` and timm's init."""
     return nn.Conv(
         features,
@@ -65,6 +67,7 @@ def _conv(features: int, size: int, strides: int = 1, *, dtype: Any, name: str) 
         use_bias=False,
         kernel_init=KAIMING_NORMAL_FAN_OUT,
         dtype=dtype,
+        param_dtype=param_dtype,
         name=name,
     )
 
@@ -81,6 +84,7 @@ class SqueezeExcite(nn.Module):
 
     act: Activation
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -94,6 +98,7 @@ class SqueezeExcite(nn.Module):
                 kernel_init=KAIMING_NORMAL_FAN_OUT,
                 bias_init=torch_default_bias(fan_in),
                 dtype=self.dtype,
+                param_dtype=self.param_dtype,
                 name=name,
             )
 
@@ -169,9 +174,10 @@ def _residual_stages(x: jax.Array, block: Callable[..., nn.Module]) -> jax.Array
     return x
 
 
-def _classifier(x: jax.Array, num_classes: int, dtype: Any) -> jax.Array:
+def _classifier(x: jax.Array, num_classes: int, dtype: Any, param_dtype: Any) -> jax.Array:
     """Global average pooling and a linear layer initialised as PyTorch's ``nn.Linear``."""
-    return torch_dense(num_classes, jnp.mean(x, axis=(1, 2)), dtype, "fc")
+    features = jnp.mean(x, axis=(1, 2))
+    return torch_dense(num_classes, features, dtype=dtype, param_dtype=param_dtype, name="fc")
 
 
 class ResNet18(nn.Module):
@@ -183,8 +189,9 @@ class ResNet18(nn.Module):
     stem: str = "imagenet"
     squeeze_excite: bool = False
     zero_init_last: bool = True
-    in_channels: int = 3
+    in_chans: int = 3
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     @property
     def model_name(self) -> str:
@@ -194,14 +201,14 @@ class ResNet18(nn.Module):
         check_flag("squeeze_excite", self.squeeze_excite, "resnet18")
         check_choice("stem", self.stem, STEMS, self.model_name)
         check_flag("zero_init_last", self.zero_init_last, self.model_name)
-        check_positive_int("in_channels", self.in_channels, self.model_name)
+        check_positive_int("in_chans", self.in_chans, self.model_name)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_input(x, self.in_channels, self.model_name)
-        conv = functools.partial(_conv, dtype=self.dtype)
-        norm = batch_norm(train, self.dtype)
+        check_input(x, self.in_chans, self.model_name)
+        conv = functools.partial(_conv, dtype=self.dtype, param_dtype=self.param_dtype)
+        norm = batch_norm(train, self.dtype, self.param_dtype)
         size, strides = _STEM_CONV[self.stem]
         x = conv(STAGE_WIDTHS[0], size, strides, name="conv1")(x.astype(self.dtype))
         x = self.act(norm(name="bn1")(x))
@@ -209,7 +216,9 @@ class ResNet18(nn.Module):
             x = _stem_pool(x)
         squeeze_excite = None
         if self.squeeze_excite:
-            squeeze_excite = functools.partial(SqueezeExcite, act=self.act, dtype=self.dtype)
+            squeeze_excite = functools.partial(
+                SqueezeExcite, act=self.act, dtype=self.dtype, param_dtype=self.param_dtype
+            )
         block = functools.partial(
             BasicBlock,
             act=self.act,
@@ -219,7 +228,7 @@ class ResNet18(nn.Module):
             zero_init_last=self.zero_init_last,
         )
         x = _residual_stages(x, block)
-        return _classifier(x, self.num_classes, self.dtype)
+        return _classifier(x, self.num_classes, self.dtype, self.param_dtype)
 
 
 class PreActResNet18(nn.Module):
@@ -230,26 +239,27 @@ class PreActResNet18(nn.Module):
     num_classes: int
     act: Activation
     stem: str = "cifar"
-    in_channels: int = 3
+    in_chans: int = 3
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
         check_choice("stem", self.stem, STEMS, "preact_resnet18")
-        check_positive_int("in_channels", self.in_channels, "preact_resnet18")
+        check_positive_int("in_chans", self.in_chans, "preact_resnet18")
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_input(x, self.in_channels, "preact_resnet18")
-        conv = functools.partial(_conv, dtype=self.dtype)
-        norm = batch_norm(train, self.dtype)
+        check_input(x, self.in_chans, "preact_resnet18")
+        conv = functools.partial(_conv, dtype=self.dtype, param_dtype=self.param_dtype)
+        norm = batch_norm(train, self.dtype, self.param_dtype)
         size, strides = _STEM_CONV[self.stem]
         x = conv(STAGE_WIDTHS[0], size, strides, name="conv1")(x.astype(self.dtype))
         if self.stem == "imagenet":
             x = _stem_pool(x)
         x = _residual_stages(x, functools.partial(PreActBlock, act=self.act, conv=conv, norm=norm))
         x = self.act(norm(name="bn_final")(x))
-        return _classifier(x, self.num_classes, self.dtype)
+        return _classifier(x, self.num_classes, self.dtype, self.param_dtype)
 
 
 for _name, _squeeze_excite in (("resnet18", False), ("senet18", True)):

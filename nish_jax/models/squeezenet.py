@@ -67,14 +67,13 @@ _BODY = {
 _BODY_START = 3
 
 
-def _conv(features: int, size: int, dtype: Any, name: str, **options: Any) -> nn.Conv:
+def _conv(features: int, size: int, name: str, **options: Any) -> nn.Conv:
     """A conv with bias 0 and torchvision's SqueezeNet init (kaiming-uniform unless overridden);
-    unpadded unless ``padding`` says otherwise, as ``nn.Conv2d``."""
+    unpadded unless ``padding`` says otherwise, as ``nn.Conv2d``. ``options`` are ``nn.Conv``'s
+    (``dtype`` and ``param_dtype`` among them)."""
     options.setdefault("kernel_init", KAIMING_UNIFORM)
     options.setdefault("padding", "VALID")
-    return nn.Conv(
-        features, (size, size), bias_init=nn.initializers.zeros, dtype=dtype, name=name, **options
-    )
+    return nn.Conv(features, (size, size), bias_init=nn.initializers.zeros, name=name, **options)
 
 
 def max_pool_ceil(x: jax.Array, size: int = 3, stride: int = 2) -> jax.Array:
@@ -94,12 +93,14 @@ class Fire(nn.Module):
     expand3x3: int
     act: Activation
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        x = self.act(_conv(self.squeeze, 1, self.dtype, "squeeze")(x))
-        left = self.act(_conv(self.expand1x1, 1, self.dtype, "expand1x1")(x))
-        right = self.act(_conv(self.expand3x3, 3, self.dtype, "expand3x3", padding=1)(x))
+        conv = functools.partial(_conv, dtype=self.dtype, param_dtype=self.param_dtype)
+        x = self.act(conv(self.squeeze, 1, "squeeze")(x))
+        left = self.act(conv(self.expand1x1, 1, "expand1x1")(x))
+        right = self.act(conv(self.expand3x3, 3, "expand3x3", padding=1)(x))
         return jnp.concatenate([left, right], axis=-1)
 
 
@@ -115,35 +116,38 @@ class SqueezeNet(nn.Module):
     version: str = "1_0"
     stem: str = "imagenet"
     dropout: float = 0.5
-    in_channels: int = 3
+    in_chans: int = 3
     dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
 
     def __post_init__(self) -> None:
         check_choice("version", self.version, tuple(_BODY), "squeezenet")
         model = f"squeezenet{self.version}"
         check_choice("stem", self.stem, STEMS, model)
         check_rate("dropout", self.dropout, model)
-        check_positive_int("in_channels", self.in_channels, model)
+        check_positive_int("in_chans", self.in_chans, model)
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        check_input(x, self.in_channels, f"squeezenet{self.version}")
+        check_input(x, self.in_chans, f"squeezenet{self.version}")
+        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        conv = functools.partial(_conv, **dtypes)
         x = x.astype(self.dtype)
         channels, size = _STEM_CONV[self.version]
         if self.stem == "imagenet":
-            x = self.act(_conv(channels, size, self.dtype, "features_0", strides=2)(x))
+            x = self.act(conv(channels, size, "features_0", strides=2)(x))
             x = max_pool_ceil(x)
         else:
-            x = self.act(_conv(channels, 3, self.dtype, "features_0", padding=1)(x))
+            x = self.act(conv(channels, 3, "features_0", padding=1)(x))
         for index, layer in enumerate(_BODY[self.version], start=_BODY_START):
             if layer == "pool":
                 x = max_pool_ceil(x)
             else:
-                x = Fire(*layer, act=self.act, dtype=self.dtype, name=f"features_{index}")(x)
+                x = Fire(*layer, act=self.act, **dtypes, name=f"features_{index}")(x)
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
         final_init = merge_window_axes(nn.initializers.normal(0.01))
-        x = _conv(self.num_classes, 1, self.dtype, "classifier_1", kernel_init=final_init)(x)
+        x = conv(self.num_classes, 1, "classifier_1", kernel_init=final_init)(x)
         return jnp.mean(self.act(x), axis=(1, 2))
 
 

@@ -5,6 +5,9 @@ orbax writes a checkpoint aside and renames it when complete; after that the mai
 that list: a missing list (the process died right after the rename) or a truncated or altered file
 makes it damaged, found before orbax reads anything (orbax reading a damaged checkpoint fails
 with pages of asynchronous tracebacks).
+
+orbax does not store typed PRNG keys: a checkpoint holds their key data (uint32), and a restore
+with a template wraps it back into keys of the template's implementation.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import os
 from typing import Any
 
 import jax
-import orbax.checkpoint as ocp
 
+from nish_jax.train._optional import import_train_dependency
 from nish_jax.train.state import TrainState
 
 CHECKSUMS_FILE = "checksums.json"
@@ -26,6 +29,24 @@ _log = logging.getLogger(__name__)
 
 class NoIntactCheckpointError(RuntimeError):
     """Every checkpoint of a directory is damaged: there is nothing to resume from."""
+
+
+def _is_key(leaf: Any) -> bool:
+    return isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def _key_data(tree: Any) -> Any:
+    """``tree`` with every typed PRNG key replaced by its key data, which orbax can store."""
+    return jax.tree_util.tree_map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _wrap_keys(restored: Any, template: Any) -> Any:
+    """``restored`` with the key data where ``template`` has typed keys wrapped back into keys."""
+    return jax.tree_util.tree_map(
+        lambda t, x: jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_key(t) else x,
+        template,
+        restored,
+    )
 
 
 def _file_checksums(step_dir: str) -> dict[str, str]:
@@ -54,10 +75,11 @@ class Checkpointer:
     """
 
     def __init__(self, directory: str, keep: int) -> None:
+        self._ocp = import_train_dependency("orbax.checkpoint", "Checkpointer")
         self.directory = os.path.abspath(directory)
-        self._manager = ocp.CheckpointManager(
+        self._manager = self._ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(
+            options=self._ocp.CheckpointManagerOptions(
                 max_to_keep=keep, create=True, enable_async_checkpointing=False
             ),
         )
@@ -72,10 +94,15 @@ class Checkpointer:
         return os.path.join(self.directory, str(step))
 
     def save(self, state: TrainState) -> None:
+        """Write ``state`` as the checkpoint of its step (nothing if that step is saved already).
+
+        Args:
+          state: the runs' stacked state; its typed keys are stored as their key data.
+        """
         step = int(jax.device_get(state.step)[0])  # all runs share the step
         if step in self._manager.all_steps():
             return
-        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        self._manager.save(step, args=self._ocp.args.StandardSave(_key_data(state)), force=True)
         if jax.process_index() == 0:
             checksums = _file_checksums(self.step_dir(step))
             path = os.path.join(self.step_dir(step), CHECKSUMS_FILE)
@@ -104,11 +131,20 @@ class Checkpointer:
 
     def restore(self, template: TrainState | None = None) -> Any:
         """The newest intact checkpoint's state, with ``template``'s structure, shapes and
-        shardings; without a template, the raw nested dict of arrays (for inspection).
+        shardings (typed keys included); without a template, the raw nested dict of arrays (for
+        inspection; keys as their key data).
 
         Damaged newer checkpoints are deleted, each with a warning naming it, so that training
-        from the restored step writes them again. Raises :class:`NoIntactCheckpointError` (and
-        deletes nothing) when no checkpoint is intact.
+        from the restored step writes them again.
+
+        Args:
+          template: a state of the structure to restore (typically the initial state).
+
+        Returns:
+          The restored :class:`TrainState`, or a nested dict without a template.
+
+        Raises:
+          NoIntactCheckpointError: no checkpoint is intact (nothing is deleted then).
         """
         steps = self.all_steps()
         damaged = []
@@ -132,9 +168,12 @@ class Checkpointer:
             )
             self._manager.delete(bad_step)
         if template is None:
-            return self._manager.restore(step, args=ocp.args.StandardRestore())
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
-        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+            return self._manager.restore(step, args=self._ocp.args.StandardRestore())
+        abstract = jax.tree_util.tree_map(
+            self._ocp.utils.to_shape_dtype_struct, _key_data(template)
+        )
+        restored = self._manager.restore(step, args=self._ocp.args.StandardRestore(abstract))
+        return _wrap_keys(restored, template)
 
     def close(self) -> None:
         self._manager.close()

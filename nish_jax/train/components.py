@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from typing import TYPE_CHECKING
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 from jax.sharding import Mesh
 
@@ -19,6 +19,9 @@ from nish_jax.train import sharding
 from nish_jax.train.optim import learning_rate_schedule, make_optimizer
 from nish_jax.train.pretrained import init_from_file
 from nish_jax.train.state import TrainState, init_state, run_keys
+
+if TYPE_CHECKING:
+    import ml_collections
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # The split evaluated as "test" where a data set names it otherwise.

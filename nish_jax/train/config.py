@@ -16,9 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ml_collections
+from nish_jax.train._optional import import_train_dependency
+
+if TYPE_CHECKING:
+    import ml_collections
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "imagenet100")
 OPTIMIZERS = ("sgd", "adam")
@@ -50,7 +53,15 @@ ABSENT = _Absent()
 
 
 def get_config_defaults() -> ml_collections.ConfigDict:
-    """Every key the engine reads, with its default (see the comments for the meaning)."""
+    """Every key the engine reads, with its default (see the comments for the meaning).
+
+    Returns:
+      A new ``ml_collections.ConfigDict``.
+
+    Raises:
+      ImportError: ml_collections is not installed (``pip install 'nish-jax[train]'``).
+    """
+    ml_collections = import_train_dependency("ml_collections", "get_config_defaults")
     config = ml_collections.ConfigDict()
     # Data.
     config.dataset = "mnist"
@@ -184,9 +195,15 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int | None =
 
 
 def flatten_config(config: ml_collections.ConfigDict | Mapping[str, Any]) -> dict[str, Any]:
-    """``{"dotted.key": value}`` with values as JSON writes them back (tuples become lists), so a
-    config and the config.json it was saved as flatten alike."""
-    plain = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config
+    """A config flattened to dotted keys, so that a config and its config.json compare alike.
+
+    Args:
+      config: a ``ConfigDict`` or a plain nested mapping (a loaded config.json).
+
+    Returns:
+      ``{"dotted.key": value}``, values as JSON writes them back (tuples become lists).
+    """
+    plain = config.to_dict() if hasattr(config, "to_dict") else config  # a ConfigDict
     plain = json.loads(json.dumps(plain, default=list))
     flat: dict[str, Any] = {}
 

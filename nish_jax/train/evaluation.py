@@ -8,11 +8,10 @@ evaluator measures a trained model at any number of noise levels without recompi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
@@ -22,8 +21,11 @@ from nish_jax.train.components import build_model, build_preprocess
 from nish_jax.train.state import TrainState
 from nish_jax.train.steps import make_eval_step
 
+if TYPE_CHECKING:
+    import ml_collections
+
 Evaluator = Callable[..., list[dict[str, float]]]
-# The noise of test example i is drawn from fold_in(PRNGKey(NOISE_SEED), i): the same noisy test
+# The noise of test example i is drawn from fold_in(key(NOISE_SEED), i): the same noisy test
 # set for every run, epoch, resumption, batch size and device count.
 NOISE_SEED = 20_26
 
@@ -61,8 +63,17 @@ def make_evaluator(
 
     Metrics are ``loss``, ``top1`` and ``top5`` (fractions) over all of ``dataset``; the state (or
     a ``{"params", "batch_stats"}`` dict) carries the leading runs axis. ``noise_std`` is the
-    standard deviation of Gaussian noise on the [0, 1] pixel scale. The model comes from the config
-    unless ``apply_fn`` is given.
+    standard deviation of Gaussian noise on the [0, 1] pixel scale, drawn from
+    ``jax.random.key(NOISE_SEED)`` (the same noisy test set for every run and call).
+
+    Args:
+      config: the training config (``eval_batch_size``, the model and its preprocessing).
+      dataset: the data set to evaluate on, all of it.
+      mesh: the devices the batch is split over (default: all).
+      apply_fn: the model's ``apply``; built from the config when None.
+
+    Returns:
+      The evaluator function.
     """
     mesh = mesh if mesh is not None else sharding.make_mesh()
     batch_size = config.eval_batch_size
@@ -78,7 +89,7 @@ def make_evaluator(
     )
     batch = sharding.batch_sharding(mesh, runs_axis=False)
     replicated = sharding.replicated(mesh)
-    noise_key = jax.device_put(jax.random.PRNGKey(NOISE_SEED), replicated)
+    noise_key = jax.device_put(jax.random.key(NOISE_SEED), replicated)
 
     def evaluator(state: TrainState | Mapping[str, Any], noise_std: float = 0.0):
         if noise_std < 0:

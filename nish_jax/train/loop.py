@@ -18,10 +18,9 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
-import ml_collections
 import numpy as np
 from tqdm import tqdm
 
@@ -36,6 +35,9 @@ from nish_jax.train.metrics import MetricWriter, read_rows
 from nish_jax.train.progress import progress_bar
 from nish_jax.train.state import TrainState, run_seeds, zero_epoch_sums
 from nish_jax.train.steps import make_train_step
+
+if TYPE_CHECKING:
+    import ml_collections
 
 METRIC_KEYS = ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5")
 _log = logging.getLogger(__name__)

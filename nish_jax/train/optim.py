@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import jax
-import ml_collections
 import optax
+
+if TYPE_CHECKING:
+    import ml_collections
 
 
 def learning_rate_schedule(

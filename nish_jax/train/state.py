@@ -5,6 +5,9 @@ optimiser state, BatchNorm statistics, each run's base PRNG key (the key of step
 ``fold_in(rng, s)``, so no key is ever carried forward), the running sums of the current epoch's
 training metrics, and the step at which each run diverged. The data position is ``step`` itself
 (epoch = step // steps_per_epoch).
+
+Keys are typed (``jax.random.key``, threefry): the same bits as the legacy ``PRNGKey``, so the
+random streams, and the checkpoints (which store the key data), are those of earlier versions.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ EPOCH_SUM_KEYS = ("loss", "correct", "count")
 
 
 class TrainState(train_state.TrainState):
-    """flax's TrainState plus BatchNorm statistics, a base PRNG key, epoch metric sums and
-    ``diverged_step``: the first step whose loss or updated parameters were not finite (0 while
-    the run is healthy)."""
+    """flax's TrainState plus BatchNorm statistics, a base PRNG key (typed), epoch metric sums
+    and ``diverged_step``: the first step whose loss or updated parameters were not finite (0
+    while the run is healthy)."""
 
     batch_stats: Any
     rng: jax.Array
@@ -43,8 +46,16 @@ def run_seeds(seed: int, num_runs: int) -> list[int]:
 
 
 def run_keys(seed: int, num_runs: int) -> jax.Array:
-    """The base keys of the runs, stacked: run r's key is PRNGKey(seed + r)."""
-    return jnp.stack([jax.random.PRNGKey(s) for s in run_seeds(seed, num_runs)])
+    """The base keys of the runs, stacked.
+
+    Args:
+      seed: the config's seed; run r's key is ``jax.random.key(seed + r)``.
+      num_runs: how many runs.
+
+    Returns:
+      A typed key array of shape ``(num_runs,)``.
+    """
+    return jnp.stack([jax.random.key(s) for s in run_seeds(seed, num_runs)])
 
 
 def init_state(

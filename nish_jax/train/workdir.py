@@ -16,12 +16,13 @@ import math
 import os
 import shutil
 from collections.abc import Iterator
-from typing import Any
-
-import ml_collections
+from typing import TYPE_CHECKING, Any
 
 from nish_jax.train.config import changes_computation, config_differences
 from nish_jax.train.metrics import STREAMS
+
+if TYPE_CHECKING:
+    import ml_collections
 
 LOCK_FILE = "workdir.lock"
 CONFIG_FILE = "config.json"
