@@ -7,8 +7,12 @@ For a fully connected network with weight variance ``sigma_w^2 / fan_in`` and bi
 (Poole et al. 2016, Schoenholz et al. 2017): to its left gradients vanish with depth (order), to
 its right they explode (chaos). ``chi_1`` comes from :func:`nish_jax.analysis.chi1_grid` at the
 variance fixed point that unit-variance inputs reach. ReLU's boundary is the line
-``sigma_w^2 = 2`` (He initialisation); where a curve runs straight down to ``sigma_b^2 = 0`` the
-fixed point jumps there between a vanishing and an exploding variance.
+``sigma_w^2 = 2`` (He initialisation), which every ReLU-like activation approaches at large
+``sigma_b^2`` (large variances see only their linear tails). ELU and Nish, with ``phi'(0) = 1``,
+bend to ``sigma_w^2 = 1`` as ``sigma_b^2 -> 0``, where the variance vanishes and only the slope
+at 0 matters. Where SiLU's, GELU's and Mish's boundaries run diagonally to ``sigma_b^2 = 0``,
+``chi_1`` jumps across 1: left of it unit-variance inputs decay to the fixed point 0 (where
+``chi_1 = sigma_w^2 phi'(0)^2 < 1``), right of it they grow without bound.
 """
 
 from __future__ import annotations
