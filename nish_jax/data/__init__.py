@@ -1,7 +1,7 @@
 """Real data sets loaded offline (MNIST, Fashion-MNIST, CIFAR-10, image folders) and batching.
 
-`load(name, split)` returns a `Dataset`; `download(name)` fetches MNIST or Fashion-MNIST into the
-cache; `nish_jax.data.augment` holds the on-device pipeline.
+:func:`load` returns a split as a :class:`Dataset`; :func:`download` fetches MNIST or
+Fashion-MNIST into the cache; :mod:`nish_jax.data.augment` holds the on-device pipeline.
 """
 
 from nish_jax.data.catalog import (

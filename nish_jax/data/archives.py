@@ -28,7 +28,7 @@ _DAMAGED_ARCHIVE = (
 
 
 def cache_dir() -> Path:
-    """The cache root: `$NISH_CACHE_DIR`, else `~/.cache/nish_jax`."""
+    """The cache root: ``$NISH_CACHE_DIR``, else ``~/.cache/nish_jax``."""
     root = os.environ.get("NISH_CACHE_DIR") or os.path.join("~", ".cache", "nish_jax")
     return Path(root).expanduser()
 
@@ -53,9 +53,9 @@ def _publish(tmp: Path, final: Path) -> None:
 
 
 def extract_archive(archive: Path) -> Path:
-    """Unpack `archive` once into the cache and return the unpacked directory.
+    """Unpack ``archive`` once into the cache and return the unpacked directory.
 
-    Uses tarfile's "data" filter: members with absolute paths, `..` components, links
+    Uses tarfile's "data" filter: members with absolute paths, ``..`` components, links
     pointing outside, or device files are refused with a ValueError naming the member.
     A truncated or corrupt archive raises CorruptDataError naming it (nothing is cached).
     """
@@ -87,7 +87,8 @@ def extract_archive(archive: Path) -> Path:
 
 
 def cached_arrays(key: str, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Return the arrays stored under `key` (memory-mapped .npy), building and storing them once."""
+    """Return the arrays stored under ``key`` (memory-mapped .npy), building and storing them
+    once."""
     final = cache_dir() / "arrays" / key
     if not final.is_dir():
         arrays = build()

@@ -1,6 +1,6 @@
 """The on-device input pipeline: pure JAX, jit- and vmap-able, deterministic for a PRNG key.
 
-Images arrive as uint8 NHWC batches; `make_preprocess` builds the function a training step
+Images arrive as uint8 NHWC batches; :func:`make_preprocess` builds the function a training step
 calls to turn them into normalised float32 inputs. Pixel-space operations (crop, flips, noise)
 work on the [0, 1] scale, before the per-channel normalisation.
 """
@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 Preprocess = Callable[[jax.Array, jax.Array, bool], jax.Array]
+"""``preprocess(key, uint8_images, train) -> float32 images``, as :func:`make_preprocess` builds."""
 
 
 def _check_non_negative(name: str, value: float) -> None:
@@ -21,20 +22,47 @@ def _check_non_negative(name: str, value: float) -> None:
 
 
 def to_unit_range(images: jax.Array) -> jax.Array:
-    """uint8 [0, 255] -> float32 [0, 1]."""
+    """Scale uint8 images from [0, 255] to float32 [0, 1].
+
+    Args:
+      images: uint8 images, any shape.
+
+    Returns:
+      The float32 images on the [0, 1] scale.
+    """
     return images.astype(jnp.float32) / 255.0
 
 
 def normalize(images: jax.Array, mean: Sequence[float], std: Sequence[float]) -> jax.Array:
-    """(x - mean) / std per channel, for float images on the [0, 1] scale."""
+    """Normalise per channel: ``(x - mean) / std``.
+
+    Args:
+      images: float NHWC images on the [0, 1] scale.
+      mean: the per-channel means (as in :data:`nish_jax.data.NORMALIZATION`).
+      std: the per-channel standard deviations.
+
+    Returns:
+      The normalised float32 images.
+    """
     mean_arr = jnp.asarray(mean, jnp.float32)
     std_arr = jnp.asarray(std, jnp.float32)
     return (images - mean_arr) / std_arr
 
 
 def random_crop(key: jax.Array, images: jax.Array, padding: int) -> jax.Array:
-    """Zero-pad each side by `padding`, then crop back to the original size at a random offset
-    drawn per example."""
+    """Zero-pad each side, then crop back to the original size at a random offset per example.
+
+    Args:
+      key: the PRNG key of the offsets.
+      images: NHWC images.
+      padding: the zero padding of each side, in pixels (0: the images as they are).
+
+    Returns:
+      The cropped images, of the input's shape.
+
+    Raises:
+      ValueError: ``padding`` is negative.
+    """
     _check_non_negative("crop padding", padding)
     if padding == 0:
         return images
@@ -49,7 +77,19 @@ def random_crop(key: jax.Array, images: jax.Array, padding: int) -> jax.Array:
 
 
 def random_flip(key: jax.Array, images: jax.Array, axis: int) -> jax.Array:
-    """Flip each example along `axis` (1: vertical, 2: horizontal for NHWC) with probability 0.5."""
+    """Flip each example along ``axis`` with probability 0.5.
+
+    Args:
+      key: the PRNG key of the flips.
+      images: NHWC images.
+      axis: 1 (vertical flip) or 2 (horizontal flip).
+
+    Returns:
+      The images, each flipped or not.
+
+    Raises:
+      ValueError: ``axis`` is not 1 or 2.
+    """
     if axis not in (1, 2):
         raise ValueError(f"flip axis must be 1 (vertical) or 2 (horizontal), got {axis}")
     flip = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
@@ -57,7 +97,18 @@ def random_flip(key: jax.Array, images: jax.Array, axis: int) -> jax.Array:
 
 
 def resize(images: jax.Array, image_size: int) -> jax.Array:
-    """Bilinear resize of NHWC float images to image_size x image_size."""
+    """Resize NHWC float images bilinearly to ``image_size x image_size``.
+
+    Args:
+      images: float NHWC images.
+      image_size: the side length of the result.
+
+    Returns:
+      The resized images.
+
+    Raises:
+      ValueError: ``image_size`` is not positive.
+    """
     if image_size < 1:
         raise ValueError(f"image_size must be >= 1, got {image_size}")
     batch, _, _, channels = images.shape
@@ -65,8 +116,19 @@ def resize(images: jax.Array, image_size: int) -> jax.Array:
 
 
 def add_gaussian_noise(key: jax.Array, images: jax.Array, std: float) -> jax.Array:
-    """Add zero-mean Gaussian noise of standard deviation `std` (no clipping, so the noise
-    keeps exactly the asked statistics)."""
+    """Add zero-mean Gaussian noise (no clipping, so the noise keeps exactly the asked statistics).
+
+    Args:
+      key: the PRNG key of the noise.
+      images: float images on the [0, 1] scale.
+      std: the noise's standard deviation (0: the images as they are).
+
+    Returns:
+      The noisy images, in the input's dtype.
+
+    Raises:
+      ValueError: ``std`` is negative.
+    """
     _check_non_negative("noise std", std)
     if std == 0:
         return images
@@ -84,13 +146,30 @@ def make_preprocess(
     noise_std: float = 0.0,
     eval_noise_std: float | None = None,
 ) -> Preprocess:
-    """Build `preprocess(key, uint8_images, train) -> float32 images` for a jitted step.
+    """Build ``preprocess(key, uint8_images, train) -> float32 images`` for a jitted step.
 
-    Order: [0, 1] scale, resize (if image_size), then for train=True the random crop and flips,
-    then Gaussian noise (std on the [0, 1] pixel scale), then normalisation.
-    Noise: `noise_std` is applied in training and, unless `eval_noise_std` is given, also in
-    evaluation (the whole data set is noisy); `eval_noise_std` sets the evaluation noise on its
-    own, e.g. clean training and noisy testing. `train` must be a Python bool (static under jit).
+    The order: [0, 1] scale, resize (if ``image_size``), then for ``train=True`` the random crop
+    and flips, then Gaussian noise (its std on the [0, 1] pixel scale), then normalisation.
+    ``train`` must be a Python bool (static under jit).
+
+    Args:
+      mean: the per-channel means of the normalisation (:data:`nish_jax.data.NORMALIZATION`).
+      std: the per-channel standard deviations, all positive.
+      crop_padding: the padding of the random crop in training (0: no crop).
+      hflip: flip horizontally at random in training.
+      vflip: flip vertically at random in training.
+      image_size: resize to ``image_size x image_size`` first (train and evaluation).
+      noise_std: Gaussian noise in training and, unless ``eval_noise_std`` is given, also in
+        evaluation (the whole data set is noisy).
+      eval_noise_std: the evaluation noise on its own, for example clean training and noisy
+        testing.
+
+    Returns:
+      The ``preprocess`` function.
+
+    Raises:
+      ValueError: ``mean`` and ``std`` differ in length, a std is not positive, or a padding,
+        noise or size is out of range.
     """
     if len(mean) != len(std):
         raise ValueError(f"mean {tuple(mean)} and std {tuple(std)} differ in length")

@@ -1,11 +1,11 @@
-"""The known data sets and `load()`: find a split offline, in a fixed order of sources.
+"""The known data sets and ``load()``: find a split offline, in a fixed order of sources.
 
 Sources, first good one wins: (1) a prepared tensorflow-datasets directory (when tensorflow-datasets
 and tensorflow are installed), (2) the official files (or an image folder, plain or as a tar
-archive) in a `<data dir>/<data set>/` folder, the data dirs in order, then the download cache,
+archive) in a ``<data dir>/<data set>/`` folder, the data dirs in order, then the download cache,
 (3) only when download=True, a download: the official files for MNIST and Fashion-MNIST
-(`downloads.download`), tensorflow-datasets for CIFAR-10. Data dirs come from the `data_dir`
-argument or `$NISH_DATA_DIR`, an os.pathsep-separated list. A damaged copy (truncated or corrupt
+(``downloads.download``), tensorflow-datasets for CIFAR-10. Data dirs come from the ``data_dir``
+argument or ``$NISH_DATA_DIR``, an os.pathsep-separated list. A damaged copy (truncated or corrupt
 file) is passed over for the next one; the final error lists every damaged file met.
 """
 
@@ -35,6 +35,8 @@ from nish_jax.data.errors import CorruptDataError, DataNotFoundError
 from nish_jax.data.folders import check_images, decode_images, scan_folder
 from nish_jax.data.idx import find_idx, read_idx_pair
 
+#: The environment variable listing the data dirs (an os.pathsep-separated list), searched in
+#: order when ``data_dir`` is not given.
 DATA_DIR_ENV = "NISH_DATA_DIR"
 _NO_TFDS = "it needs tensorflow-datasets and tensorflow (pip install 'nish-jax[tfds]')"
 DEFAULT_FOLDER_IMAGE_SIZE = 224
@@ -49,6 +51,7 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 """Per-channel (mean, std) on the [0, 1] pixel scale, from each training set."""
 
+#: CIFAR-10's class names, in label order.
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
@@ -64,7 +67,7 @@ _IDX_STEMS = {
 
 @dataclass(frozen=True)
 class _Spec:
-    """What `load` knows about one named data set."""
+    """What ``load`` knows about one named data set."""
 
     name: str
     folders: tuple[str, ...]
@@ -113,7 +116,11 @@ _SPECS = {
 
 
 def list_datasets() -> list[str]:
-    """The names `load` accepts (besides a path to any image folder)."""
+    """The data set names :func:`load` accepts (besides a path to any image folder).
+
+    Returns:
+      The names, sorted.
+    """
     return sorted(_SPECS)
 
 
@@ -121,7 +128,15 @@ DataDirs = str | os.PathLike | Sequence[str | os.PathLike] | None
 
 
 def data_dirs(data_dir: DataDirs = None) -> list[Path]:
-    """The directories searched: `data_dir` (a path, os.pathsep list, or list) or $NISH_DATA_DIR."""
+    """The data dirs searched, in order.
+
+    Args:
+      data_dir: a path, an os.pathsep-separated list of paths, or a list of paths; by default
+        ``$NISH_DATA_DIR`` (:data:`DATA_DIR_ENV`).
+
+    Returns:
+      The directories, ``~`` expanded (none when neither is set).
+    """
     if data_dir is None:
         data_dir = os.environ.get(DATA_DIR_ENV, "")
     entries = [data_dir] if isinstance(data_dir, str | os.PathLike) else list(data_dir)
@@ -130,8 +145,19 @@ def data_dirs(data_dir: DataDirs = None) -> list[Path]:
 
 
 def dataset_dir(name: str, *, data_dir: DataDirs = None) -> Path:
-    """The first `<dir>/<folder>` of data set `name` on the search path (the data dirs, then the
-    download cache), without reading it; DataNotFoundError, saying how to provide it, if none."""
+    """The folder of data set ``name`` on the search path, without reading it.
+
+    Args:
+      name: a name of :func:`list_datasets`.
+      data_dir: the data dirs, as for :func:`data_dirs`.
+
+    Returns:
+      The first ``<dir>/<folder>`` found, looking in the data dirs in order, then in the
+      download cache.
+
+    Raises:
+      DataNotFoundError: there is none; the message says how to provide the data.
+    """
     spec = _spec(name)
     dirs = data_dirs(data_dir)
     root = next(_candidate_roots(spec, dirs), None)
@@ -148,15 +174,31 @@ def load(
     download: bool = False,
     image_size: int | None = None,
 ) -> Dataset:
-    """Load one split of a data set, offline unless download=True.
+    """Load one split of a data set, offline unless ``download=True``.
 
-    name: one of `list_datasets()` or the path of an image folder `<root>/<split>/<class>/*`.
-    image_size: the side length image folders are resized to (default 224); in-memory sets
-    keep their native size (resize on device with `nish_jax.data.augment`).
-    download=True: when no source has the data, fetch it (MNIST, Fashion-MNIST: the official
-    files into the cache, see `nish_jax.data.download`; CIFAR-10: through tensorflow-datasets).
-    Raises DataNotFoundError at once, with instructions, when no source has a good copy; its
-    message lists each damaged file met (those raise CorruptDataError when read on their own).
+    The sources, first good one wins: a prepared tensorflow-datasets directory, the official
+    files (or an image folder) in the data dirs and then the download cache, and with
+    ``download=True`` a download. A damaged copy is passed over for the next one.
+
+    Args:
+      name: a name of :func:`list_datasets`, or the path of an image folder
+        ``<root>/<split>/<class>/*``.
+      split: ``"train"`` or ``"test"`` (imagenet100: ``"train"`` or ``"val"``; an image folder:
+        any ``<split>/`` it has).
+      data_dir: the data dirs, as for :func:`data_dirs`.
+      download: when no source has the data, fetch it (MNIST, Fashion-MNIST: the official files
+        into the cache, see :func:`download`; CIFAR-10: through tensorflow-datasets).
+      image_size: the side length image folders are resized to (default 224); in-memory sets
+        keep their native size (resize on device with :mod:`nish_jax.data.augment`).
+
+    Returns:
+      The split as a :class:`Dataset`.
+
+    Raises:
+      DataNotFoundError: no source has a good copy; raised at once, with instructions, and
+        listing each damaged file met (such a file raises :class:`CorruptDataError` when read on
+        its own).
+      ValueError: ``split`` or ``image_size`` does not apply to the data set.
     """
     if name not in _SPECS and os.path.isdir(name):
         return _load_any_folder(Path(name), split, image_size)
@@ -198,7 +240,8 @@ def _spec(name: str) -> _Spec:
 
 
 def _candidate_roots(spec: _Spec, dirs: list[Path]) -> Iterator[Path]:
-    """The existing `<dir>/<folder>` of `spec`: the data dirs in order, then the download cache."""
+    """The existing ``<dir>/<folder>`` of ``spec``: the data dirs in order, then the download
+    cache."""
     for directory in [*dirs, downloads.downloads_dir()]:
         for folder in spec.folders:
             if (directory / folder).is_dir():
@@ -213,7 +256,7 @@ def _load_tfds(spec: _Spec, tfds_dir: Path, split: str) -> Dataset:
 def _download(
     spec: _Spec, split: str, image_size: int | None, tfds_dir: Path, looked: str
 ) -> Dataset:
-    """The download=True path, once no local source had a good copy (`looked` says so)."""
+    """The download=True path, once no local source had a good copy (``looked`` says so)."""
     if spec.name in downloads.DOWNLOADABLE:
         try:
             root = Path(downloads.download(spec.name))
@@ -235,11 +278,25 @@ def prepare_tfds(
     data_dir: DataDirs = None,
     max_examples_per_split: int | None = None,
 ) -> Path:
-    """Prepare tensorflow-datasets' own builder for `name` in `tfds_dir` from local official files.
+    """Prepare tensorflow-datasets' own builder for ``name`` from local official files.
 
-    Works offline (see `tfds_source.prepare_offline`); needs tensorflow-datasets and tensorflow.
-    max_examples_per_split keeps only the first examples of each split (quick runs, tests).
-    Afterwards `load(name, split, data_dir=tfds_dir)` reads the prepared directory first.
+    Works offline; needs tensorflow-datasets and tensorflow (the ``tfds`` extra). Afterwards
+    ``load(name, split, data_dir=tfds_dir)`` reads the prepared directory first.
+
+    Args:
+      name: a data set that tensorflow-datasets knows (``mnist``, ``fashion_mnist``,
+        ``cifar10``).
+      tfds_dir: where to write the prepared ``<tfds name>/<version>/`` directory.
+      data_dir: where the official files are, as for :func:`data_dirs`.
+      max_examples_per_split: keep only the first examples of each split (quick runs, tests).
+
+    Returns:
+      ``tfds_dir``.
+
+    Raises:
+      ValueError: tensorflow-datasets has no builder for ``name``.
+      ImportError: tensorflow-datasets or tensorflow is not installed.
+      DataNotFoundError: the official files are not found.
     """
     spec = _SPECS.get(name)
     if spec is None or spec.tfds_name is None:
@@ -256,7 +313,7 @@ def prepare_tfds(
 def _where_looked(
     spec: _Spec, split: str | None, dirs: list[Path], notes: Sequence[str] = ()
 ) -> str:
-    """Which copy is missing, where it was looked for, and the `notes` on what was passed over."""
+    """Which copy is missing, where it was looked for, and the ``notes`` on what was passed over."""
     looked = ", ".join(str(d) for d in dirs) or f"no data dir (${DATA_DIR_ENV} is not set)"
     what = spec.name if split is None else f"{spec.name} ({split} split)"
     first = (
@@ -328,7 +385,7 @@ def _read_idx_set(name: str, class_names: Sequence[str]) -> Callable[..., Datase
 
 
 def _split_folder(root: Path, split: str) -> tuple[Path, Path] | None:
-    """(split directory, the file or folder it came from) from `<root>/<split>/` or an archive."""
+    """(split directory, the file or folder it came from) from ``<root>/<split>/`` or an archive."""
     if (root / split).is_dir():
         return root / split, root / split
     for suffix in ARCHIVE_SUFFIXES:
@@ -343,7 +400,7 @@ def _split_folder(root: Path, split: str) -> tuple[Path, Path] | None:
 
 @contextmanager
 def _naming_archive(origin: Path) -> Iterator[None]:
-    """Re-raise a damaged unpacked image as an error naming the archive `origin` it came from."""
+    """Re-raise a damaged unpacked image as an error naming the archive ``origin`` it came from."""
     try:
         yield
     except CorruptDataError as error:

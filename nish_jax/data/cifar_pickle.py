@@ -14,7 +14,7 @@ _BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_ba
 
 
 def read_cifar_batches(batches_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 32, 32, 3) uint8 and int32 labels of one split from `cifar-10-batches-py/`.
+    """Images (N, 32, 32, 3) uint8 and int32 labels of one split from ``cifar-10-batches-py/``.
 
     A missing or unreadable batch file raises CorruptDataError naming it.
     """

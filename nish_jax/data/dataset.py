@@ -1,4 +1,4 @@
-"""`Dataset`: one split of a data set with deterministic, resumable batching."""
+"""``Dataset``: one split of a data set with deterministic, resumable batching."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from nish_jax.data.folders import decode_image
 
 @dataclass(frozen=True)
 class Dataset:
-    """One split: labels always in memory, images in memory (`images`) or streamed (`paths`).
+    """One split: labels always in memory, images in memory (``images``) or streamed (``paths``).
 
-    `batches()` yields (uint8 NHWC images, int32 labels); the order depends only on
-    (seed, epoch), so a training run resumed at batch `start` sees exactly the batches it missed.
+    :meth:`batches` yields (uint8 NHWC images, int32 labels); the order depends only on
+    (seed, epoch), so a training run resumed at batch ``start`` sees exactly the batches it missed.
+    :func:`nish_jax.data.load` builds it.
     """
 
     name: str
@@ -55,13 +56,34 @@ class Dataset:
         return self.images is not None
 
     def num_batches(self, batch_size: int, drop_remainder: bool = True) -> int:
-        """How many batches one epoch has."""
+        """How many batches one epoch has.
+
+        Args:
+          batch_size: the examples in a batch.
+          drop_remainder: leave out a last, smaller batch.
+
+        Returns:
+          The number of batches.
+
+        Raises:
+          ValueError: ``batch_size`` is not a positive int, or (with ``drop_remainder``) larger
+            than the split.
+        """
         _check_batch_size(batch_size, self.num_examples, drop_remainder)
         full, rest = divmod(self.num_examples, batch_size)
         return full + (1 if rest and not drop_remainder else 0)
 
     def order(self, *, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
-        """The example order of one epoch: a permutation fixed by (seed, epoch)."""
+        """The example order of one epoch.
+
+        Args:
+          seed: the order's seed, at least 0.
+          epoch: the epoch, at least 0.
+          shuffle: if False, the examples in their stored order.
+
+        Returns:
+          The example indices, a permutation fixed by (``seed``, ``epoch``).
+        """
         if shuffle:
             if seed < 0 or epoch < 0:
                 raise ValueError(f"seed and epoch must be >= 0, got seed={seed}, epoch={epoch}")
@@ -78,7 +100,19 @@ class Dataset:
         drop_remainder: bool = True,
         start: int = 0,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield one epoch's batches from batch index `start` on (skipped ones cost nothing)."""
+        """Yield one epoch's batches from batch index ``start`` on (skipped ones cost nothing).
+
+        Args:
+          batch_size: the examples in a batch.
+          seed: the order's seed (see :meth:`order`).
+          epoch: the epoch (see :meth:`order`).
+          shuffle: if False, the examples in their stored order.
+          drop_remainder: leave out a last, smaller batch.
+          start: the first batch to yield, from 0 to :meth:`num_batches`.
+
+        Yields:
+          ``(images, labels)``: uint8 NHWC images and int32 labels.
+        """
         count = self.num_batches(batch_size, drop_remainder)
         if not 0 <= start <= count:
             raise ValueError(f"start={start} is outside 0..{count} (the epoch's batch count)")
@@ -96,7 +130,7 @@ class Dataset:
     def _stream(
         self, batch_indices: Iterator[np.ndarray]
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Decode batches in a thread pool, keeping `prefetch_batches` batches in flight."""
+        """Decode batches in a thread pool, keeping ``prefetch_batches`` batches in flight."""
         size = self.image_shape[0]
         pending: deque[tuple[list[Future], np.ndarray]] = deque()
         with ThreadPoolExecutor(self.num_workers) as pool:
@@ -121,7 +155,15 @@ class Dataset:
                         future.cancel()
 
     def subset(self, num_examples: int, seed: int = 0) -> Dataset:
-        """A fixed, class-balanced (as far as the classes allow), deterministic subset."""
+        """A fixed, class-balanced (as far as the classes allow), deterministic subset.
+
+        Args:
+          num_examples: the subset's size, from 1 to the split's.
+          seed: the seed of the choice.
+
+        Returns:
+          The subset, a :class:`Dataset` with its examples in their stored order.
+        """
         if not 1 <= num_examples <= self.num_examples:
             raise ValueError(
                 f"subset size {num_examples} must be in 1..{self.num_examples} "

@@ -1,7 +1,7 @@
 """Download the official MNIST and Fashion-MNIST files into the cache, checked against checksums.
 
-Files land in `<cache>/downloads/<name>/` (the cache root is $NISH_CACHE_DIR, else
-~/.cache/nish_jax), which `load` always searches after the data dirs. The files come from a base
+Files land in ``<cache>/downloads/<name>/`` (the cache root is $NISH_CACHE_DIR, else
+~/.cache/nish_jax), which ``load`` always searches after the data dirs. The files come from a base
 URL that an environment variable overrides (a mirror, or a local server in tests):
   NISH_MNIST_URL          default https://storage.googleapis.com/cvdf-datasets/mnist/ (as tfds)
   NISH_FASHION_MNIST_URL  default http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/
@@ -109,11 +109,11 @@ _SOURCES = {
 
 
 DOWNLOADABLE = tuple(sorted(_SOURCES))
-"""The data sets `download` fetches."""
+"""The data sets ``download`` fetches."""
 
 
 def downloads_dir() -> Path:
-    """Where downloads land, one `<name>/` folder each: `<cache>/downloads`."""
+    """Where downloads land, one ``<name>/`` folder each: ``<cache>/downloads``."""
     return cache_dir() / "downloads"
 
 
@@ -123,13 +123,25 @@ def _base_url(source: _Source) -> str:
 
 
 def download(name: str, *, timeout: float = 10.0, progress: bool = True) -> str:
-    """Fetch the official files of `name` into `<cache>/downloads/<name>/`; return that folder.
+    """Fetch the official files of ``name`` into ``<cache>/downloads/<name>/``.
 
-    Files already there that pass their checksum are kept. `timeout` (seconds) bounds the name
-    lookup, connection and response together, and then each wait for data, so an offline machine
-    fails within `timeout` with a DataNotFoundError saying how to provide the files by hand.
-    A file failing its checksum is deleted and raises CorruptDataError. `progress` shows a bar
-    on a terminal, one line a file otherwise.
+    Files already there that pass their checksum are kept. The cache root is
+    ``$NISH_CACHE_DIR``, else ``~/.cache/nish_jax``; :func:`load` always searches it.
+
+    Args:
+      name: ``"mnist"`` or ``"fashion_mnist"``.
+      timeout: seconds; bounds the name lookup, connection and response together, and then each
+        wait for data, so an offline machine fails within ``timeout``.
+      progress: show a bar on a terminal, one line a file otherwise.
+
+    Returns:
+      The folder holding the files.
+
+    Raises:
+      DataNotFoundError: a file could not be downloaded; the message says how to provide the
+        files by hand.
+      CorruptDataError: a downloaded file fails its checksum (it is deleted).
+      ValueError: ``name`` is not downloadable.
     """
     source = _source(name)
     folder = downloads_dir() / name
@@ -165,7 +177,7 @@ def _source(name: str) -> _Source:
 
 
 def _matches(path: Path, official: _OfficialFile) -> bool:
-    """Whether `path` is the upstream .gz, or decompresses to the official content."""
+    """Whether ``path`` is the upstream .gz, or decompresses to the official content."""
     if _digest(path, hashlib.sha256()) == official.gz_sha256:
         return True
     try:
@@ -183,7 +195,7 @@ def _digest(path: Path, hasher, opener=open) -> str:
 
 
 def _fetch(url: str, destination: Path, timeout: float, progress: bool) -> None:
-    """Stream `url` into `destination`, with a bar (terminal) or a line a file (otherwise)."""
+    """Stream ``url`` into ``destination``, with a bar (terminal) or a line a file (otherwise)."""
     from tqdm import tqdm
 
     with _open(url, timeout) as response:

@@ -18,7 +18,13 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 class CorruptDataError(DataError, ValueError):
     """A data file is there but cannot be read: truncated, not the format its name says, or
-    failing its checksum. `path` is the file; the message says what is wrong and how to fix it."""
+    failing its checksum. The message says what is wrong and how to fix it.
+
+    Args:
+      path: the file (the ``path`` attribute).
+      problem: what is wrong with it (the ``problem`` attribute).
+      fix: how to fix it.
+    """
 
     def __init__(self, path: str | os.PathLike, problem: str, fix: str = DAMAGED_FILE_FIX):
         self.path = str(path)

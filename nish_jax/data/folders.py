@@ -1,4 +1,4 @@
-"""Image folders (`<root>/<split>/<class>/*.jpg|png`): scanning, a cheap check, decoding (PIL)."""
+"""Image folders (``<root>/<split>/<class>/*.jpg|png``): scanning, a cheap check, decoding (PIL)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class FolderIndex:
 
 
 def scan_folder(split_dir: Path, class_order: Sequence[str] | None = None) -> FolderIndex:
-    """List the images of `split_dir/<class>/`, classes in `class_order` (default: sorted names)."""
+    """List the images of ``split_dir/<class>/``, classes in ``class_order`` (default: sorted
+    names)."""
     found = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
     if class_order is None:
         class_names = tuple(found)
@@ -53,7 +54,7 @@ def scan_folder(split_dir: Path, class_order: Sequence[str] | None = None) -> Fo
 
 
 def check_image(path: str) -> None:
-    """Raise CorruptDataError unless `path` looks like a whole image, without decoding it.
+    """Raise CorruptDataError unless ``path`` looks like a whole image, without decoding it.
 
     PIL parses the header (format, size); a JPEG or PNG must also end with its end marker, so a
     truncated copy is caught. A JPEG whose marker is not in its last bytes (some carry trailing
@@ -83,7 +84,8 @@ def check_image(path: str) -> None:
 
 
 def check_images(folder: Path, paths: Sequence[str]) -> None:
-    """Check the images of `folder` (see `check_image`); one CorruptDataError lists the bad ones.
+    """Check the images of ``folder`` (see ``check_image``); one CorruptDataError lists the bad
+    ones.
 
     About 30 us an image whatever its size (1.6 s for the 60,000 of the CIFAR-10 JPEG copy);
     one thread, as threads only add GIL contention to this short, Python-heavy work.
@@ -107,7 +109,7 @@ def _image_problem(path: str) -> CorruptDataError | None:
 
 
 def decode_image(path: str, image_size: int | None, center_crop: bool) -> np.ndarray:
-    """Decode one image to uint8 RGB (H, W, 3), resized to `image_size` when given.
+    """Decode one image to uint8 RGB (H, W, 3), resized to ``image_size`` when given.
 
     center_crop=False resizes straight to image_size x image_size (training); True resizes the
     shorter side to image_size and crops the centre (the usual evaluation transform).

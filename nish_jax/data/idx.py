@@ -14,7 +14,7 @@ _UBYTE = 0x08  # IDX type code of unsigned bytes, the only type the MNIST files 
 
 
 def read_bytes(path: Path) -> bytes:
-    """The (decompressed, for `.gz`) content of `path`; a damaged gzip stream raises
+    """The (decompressed, for ``.gz``) content of ``path``; a damaged gzip stream raises
     CorruptDataError naming the file."""
     if path.suffix != ".gz":
         return path.read_bytes()
@@ -48,7 +48,7 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def find_idx(folder: Path, stem: str) -> Path | None:
-    """The IDX file `stem` in `folder`, gzip-compressed or plain, if present."""
+    """The IDX file ``stem`` in ``folder``, gzip-compressed or plain, if present."""
     for candidate in (folder / f"{stem}.gz", folder / stem):
         if candidate.is_file():
             return candidate

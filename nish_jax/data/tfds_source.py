@@ -1,7 +1,7 @@
 """tensorflow-datasets as a source: prepared directories, offline preparation, opt-in download.
 
 tensorflow_datasets (and tensorflow, which it needs to write and read its files) is imported
-only inside these functions, so `import nish_jax.data` stays fast and works without it.
+only inside these functions, so ``import nish_jax.data`` stays fast and works without it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from nish_jax.data.errors import DataNotFoundError
 
 def installed() -> bool:
     """Whether tensorflow-datasets and tensorflow (which it needs to read and write its files)
-    are installed, checked without importing them (the `tfds` extra)."""
+    are installed, checked without importing them (the ``tfds`` extra)."""
     return all(importlib.util.find_spec(module) for module in ("tensorflow_datasets", "tensorflow"))
 
 
 def find_prepared(tfds_name: str, dirs: Sequence[Path]) -> Path | None:
-    """The first of `dirs` holding a prepared `<tfds_name>/<version>/` (without importing tfds)."""
+    """The first of ``dirs`` holding a prepared ``<tfds_name>/<version>/`` (without importing
+    tfds)."""
     for directory in dirs:
         if any((directory / tfds_name).glob("*/dataset_info.json")):
             return directory
@@ -57,15 +58,16 @@ def load_prepared(
 def prepare_offline(
     tfds_name: str, tfds_dir: Path, files_dir: Path, max_examples_per_split: int | None = None
 ) -> Path:
-    """Prepare tfds' own builder from the official files in `files_dir`, without any network.
+    """Prepare tfds' own builder from the official files in ``files_dir``, without any network.
 
-    tfds' MNIST-family builders fetch their files with `download_and_extract(urls)`; a file
-    found in the download manager's `manual_dir` under the name tfds registered for a URL is
+    tfds' MNIST-family builders fetch their files with ``download_and_extract(urls)``; a file
+    found in the download manager's ``manual_dir`` under the name tfds registered for a URL is
     used instead of downloading it. tfds then checks it against the registered checksum of the
     upstream .gz, which re-compressed copies of identical data (Debian's, ours) do not match;
     so the builder's URL table is pointed at the local files' own size and sha256 (their IDX
     content is checked by our reader). max_examples_per_split keeps only the first examples of
-    each split (tfds' own option, for quick runs). Returns `tfds_dir`, holding `<name>/<version>/`.
+    each split (tfds' own option, for quick runs). Returns ``tfds_dir``, holding
+    ``<name>/<version>/``.
     """
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core import registered
@@ -103,7 +105,7 @@ def prepare_offline(
 
 
 def download_and_prepare(tfds_name: str, tfds_dir: Path) -> Path:
-    """Let tfds download and prepare `tfds_name` into `tfds_dir` (on explicit download=True)."""
+    """Let tfds download and prepare ``tfds_name`` into ``tfds_dir`` (on explicit download=True)."""
     import tensorflow_datasets as tfds
 
     tfds.builder(tfds_name, data_dir=str(tfds_dir)).download_and_prepare()
