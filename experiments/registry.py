@@ -21,7 +21,8 @@ from experiments.cifar10.configs import cifar10_table as cifar10_table_config
 from experiments.core import experiment, report
 from experiments.imagenet100 import table2
 from experiments.imagenet100.configs import imagenet100_table as imagenet100_table_config
-from experiments.mnist import depth_sweep, gradient_flow, noise_robustness
+from experiments.mnist import depth_mechanism, depth_sweep, gradient_flow, noise_robustness
+from experiments.mnist.configs import depth_mechanism as depth_mechanism_config
 from experiments.mnist.configs import depth_sweep as depth_sweep_config
 from experiments.mnist.configs import gradient_flow as gradient_flow_config
 from experiments.mnist.configs import noise_robustness as noise_robustness_config
@@ -82,6 +83,7 @@ EXPERIMENTS = (
         (claims.FIG_2B, claims.FIG_2C),
     ),
     Experiment(gradient_flow, gradient_flow_config, ("full", "origin", "quick")),
+    Experiment(depth_mechanism, depth_mechanism_config, ("full",)),
     Experiment(cifar10_study, cifar10_study_config, ("gpu", "cpu"), (claims.TABLE_1_FAST,)),
     Experiment(table1, cifar10_table_config, ("paper", "quick"), (claims.TABLE_1,)),
     Experiment(

@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import pytest
 
-from experiments import demo, readme
+from experiments import demo, readme, registry
 from experiments.core import experiment, grid, records, report, stats
 from experiments.mnist import depth_sweep, gradient_flow, noise_robustness
 from experiments.mnist.configs import depth_sweep as depth_sweep_configs
@@ -307,7 +307,7 @@ def direct_kernel_norms(model, variables, image, label) -> list[float]:
 def test_gradient_flow_per_example_on_real_batch(mnist_batch, act):
     inputs, labels = mnist_batch
     model = create_model("mlp", num_classes=10, act=act, depth=3, width=32)
-    variables = model.init(jax.random.PRNGKey(0), inputs[:1], train=False)
+    variables = model.init(jax.random.key(0), inputs[:1], train=False)
     flow = gradient_flow.make_gradient_flow(model, chunk_size=8)(variables, inputs, labels)
     assert flow.kernel_norms.shape == flow.preactivation_norms.shape == (16, 3)
     assert flow.dead_fraction.shape == (16, 3)
@@ -336,3 +336,31 @@ def test_demo_offline_without_data_says_how_to_provide_it(tmp_path, monkeypatch,
     assert "needs the real MNIST" in error and "NISH_DATA_DIR" in error
     assert (root / "fig1" / "activations.png").exists()
     assert not (root / "depth_sweep").exists()
+
+
+def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(tmp_path):
+    """Every run of every arm gets its recalibrated and eval-mode training accuracy, its
+    per-layer variance shift (recalibration brings it to about 1: the modes then agree) and its
+    gradient ratios in train and eval mode; the primary family is the config's 2 cells."""
+    spec = registry.get("depth_mechanism")
+    config = smoke(spec.config, str(tmp_path))
+    results = spec.run(config)
+    runs = results.runs
+    assert {(r["arm"], r["activation"]) for r in runs} == {
+        (arm, act) for arm in config.arms for act in ("relu", "nish")
+    }
+    assert {r["seed"] for r in runs if r["arm"] == "no_dropout"} == {100, 101}
+    for row in runs:
+        assert 0 <= row["recalibrated_test_top1_percent"] <= 100
+        assert len(row["var_shift_by_layer"].split(";")) == config.depth
+        assert abs(row["recalibrated_var_shift_max"] - 1) < 0.2
+        assert all(
+            np.isfinite(row[f"grad_ratio_{s}_{m}"])
+            for s in ("init", "trained")
+            for m in ("train", "eval")
+        )
+    primary = [c for c in results.comparisons if c["primary"]]
+    assert sorted(c["cell"] for c in primary) == [
+        "arm=no_dropout, measure=test_top1_percent",
+        "arm=origin, measure=recalibrated_test_top1_percent",
+    ]

@@ -1,0 +1,372 @@
+"""Why deep MLPs fail in Fig. 2a: dropout, BatchNorm's running statistics, or the activation.
+
+    python -m experiments depth_mechanism --config=full
+
+The depth sweep's programs at depth 25 (the origin's optimiser, BatchNorm, 10 epochs, all of
+MNIST) in three arms (``config.arms``): ``origin`` (dropout 0.25 after every block, the origin's
+step; the committed sweep's programs), ``no_dropout`` (dropout 0) and ``step3x`` (dropout 0.25 at
+three times the step). Every trained program is measured (:func:`measure_mechanism`) while its
+state is at hand, and the measurements are kept in the records store beside it:
+
+- ``test_top1_percent``: test accuracy as trained (BatchNorm's running statistics);
+- ``recalibrated_test_top1_percent``: after recomputing the running statistics exactly from the
+  training set with dropout off (:func:`nish_jax.analysis.recalibrate_batch_stats`);
+- ``train_eval_top1_percent``: training-set accuracy in eval mode (the logged training accuracy
+  is measured with dropout on);
+- ``var_shift_*``: per hidden layer, the variance of the activation's input in eval mode (running
+  statistics, dropout off) over its variance in train mode (batch statistics, dropout on, as
+  training sees it), on a fixed test batch: the variance shift of Li et al. (CVPR 2019); 1 when
+  the two modes agree. ``recalibrated_var_shift_*``: the same after recalibration.
+- ``grad_ratio_*``: log10 of the first over the last hidden layer's mean per-example kernel
+  gradient norm (:func:`nish_jax.analysis.model_grad_norms`), in train mode (batch statistics,
+  dropout on: what training sees) and eval mode, at initialisation and after training.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from experiments.core import grid, records, report, stats
+from experiments.mnist.gradient_flow import probe_batch
+from nish_jax.analysis import model_grad_norms, recalibrate_batch_stats, signal_propagation
+from nish_jax.data import load
+from nish_jax.train import make_evaluator, sharding
+from nish_jax.train.components import build_setup, load_split
+
+EXPERIMENT = "depth_mechanism"
+TITLE = "Fig. 2a's mechanism: deep MLPs by arm, as trained and BatchNorm-recalibrated"
+REFERENCE = "nish"
+# The accuracies every run reports, in the table's order.
+ACCURACIES = {
+    "test_top1_percent": "test, as trained",
+    "recalibrated_test_top1_percent": "test, recalibrated",
+    "train_eval_top1_percent": "train set, eval mode",
+}
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    report.check_spread(config.spread)
+    if set(config.arm_settings) != set(config.arms):
+        raise ValueError(
+            f"config.arms {list(config.arms)} and config.arm_settings {list(config.arm_settings)} "
+            "must name the same arms"
+        )
+    for name, arm in config.arm_settings.items():
+        unknown = set(arm.activations) - set(config.activations)
+        if unknown:
+            raise ValueError(f"config.arm_settings.{name} runs {sorted(unknown)}, not activations")
+    for arm, _ in config.primary:
+        if arm not in config.arms:
+            raise ValueError(f"config.primary names arm {arm!r}; valid: {', '.join(config.arms)}")
+
+
+def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
+    """Every arm x activation at ``config.depth``, primary arms first (a run done in parts)."""
+    found = []
+    for name in config.arms:
+        arm = config.arm_settings[name]
+        for act in arm.activations:
+            train = grid.engine_config(config.train, act, depth=config.depth, dropout=arm.dropout)
+            train.learning_rate = config.train.learning_rate * arm.lr_factor  # as the sweep's
+            train.num_runs, train.seed = arm.num_runs, arm.seed
+            found.append(grid.Point({"arm": name}, act, train))
+    return found
+
+
+def _run_variables(state: Any, run: int) -> dict[str, Any]:
+    take = lambda tree: jax.tree_util.tree_map(lambda x: x[run], tree)  # noqa: E731
+    return {"params": take(state.params), "batch_stats": take(state.batch_stats)}
+
+
+def _with_runs_axis(variables: Mapping[str, Any]) -> dict[str, Any]:
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], dict(variables))
+
+
+def _grad_ratio(model, variables, inputs, labels, train: bool, key) -> float:
+    """log10 of the first over the last hidden layer's (``dense<i>``) mean per-example kernel
+    gradient norm."""
+    norms = model_grad_norms(
+        model,
+        variables,
+        inputs,
+        labels,
+        train=train,
+        dropout_key=key if train else None,
+        chunk_size=32,
+    ).params
+    hidden = sorted((n for n in norms if re.fullmatch(r"dense\d+", n)), key=lambda n: int(n[5:]))
+    first, last = (float(np.mean(norms[name]["kernel"])) for name in (hidden[0], hidden[-1]))
+    return math.log10(first / last) if first > 0 and last > 0 else math.nan
+
+
+def _variance_shift(model, variables, inputs, key) -> list[float]:
+    """Per activation site: eval-mode over train-mode variance of the activation's input."""
+    found = signal_propagation(model, variables, inputs, dropout_key=key)
+    train = {s.index: s.pre_var for s in found if s.mode == "train"}
+    return [s.pre_var / train[s.index] for s in found if s.mode == "eval"]
+
+
+def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
+    """The measurements of the module doc, for every run of a trained program."""
+    train0 = config.train
+    test = load(train0.dataset, "test", data_dir=train0.data_dir or None)
+    inputs, labels = probe_batch(test, config.probe_examples)
+    grad_inputs, grad_labels = (
+        inputs[: config.gradient_examples],
+        labels[: config.gradient_examples],
+    )
+    key = jax.random.key(config.probe_seed)
+
+    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
+        setup = build_setup(train, sharding.make_mesh())
+        model = setup.model
+        train_set = load_split(train, "train")
+        whole, _ = probe_batch(train_set, train_set.num_examples)
+        batches = [whole[i : i + 1000] for i in range(0, whole.shape[0], 1000)]
+        evaluate_test = make_evaluator(train, setup.test_data, apply_fn=model.apply)
+        evaluate_train = make_evaluator(train, train_set, apply_fn=model.apply)
+        initial = setup.initial_state()
+        rows = []
+        for run in range(train.num_runs):
+            if result["runs"][run]["diverged"]:
+                rows.append({"run": run, **dict.fromkeys(MEASURED, math.nan)})
+                continue
+            variables = _run_variables(result["state"], run)
+            recalibrated = recalibrate_batch_stats(model, variables, batches)
+            shift = _variance_shift(model, variables, inputs, key)
+            recalibrated_shift = _variance_shift(model, recalibrated, inputs, key)
+            start = _run_variables(initial, run)
+            rows.append(
+                {
+                    "run": run,
+                    "recalibrated_test_top1_percent": 100
+                    * evaluate_test(_with_runs_axis(recalibrated))[0]["top1"],
+                    "train_eval_top1_percent": 100
+                    * evaluate_train(_with_runs_axis(variables))[0]["top1"],
+                    "var_shift_max": max(shift),
+                    "var_shift_min": min(shift),
+                    "var_shift_last": shift[-1],
+                    "var_shift_by_layer": ";".join(f"{v:.4g}" for v in shift),
+                    "recalibrated_var_shift_max": max(recalibrated_shift),
+                    **{
+                        f"grad_ratio_{stage}_{mode}": _grad_ratio(
+                            model, state, grad_inputs, grad_labels, mode == "train", key
+                        )
+                        for stage, state in (("init", start), ("trained", variables))
+                        for mode in ("train", "eval")
+                    },
+                }
+            )
+        return rows
+
+    settings = {
+        "probe_examples": config.probe_examples,
+        "gradient_examples": config.gradient_examples,
+        "probe_seed": config.probe_seed,
+    }
+    return grid.Measurement(records.measurement_key(EXPERIMENT, 1, **settings), measure)
+
+
+MEASURED = (
+    "recalibrated_test_top1_percent",
+    "train_eval_top1_percent",
+    "var_shift_max",
+    "var_shift_min",
+    "var_shift_last",
+    "var_shift_by_layer",
+    "recalibrated_var_shift_max",
+    *(f"grad_ratio_{s}_{m}" for s in ("init", "trained") for m in ("train", "eval")),
+)
+
+
+def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+    """Every program of every arm, trained (or read) and measured."""
+    return grid.train_grid(
+        points(config),
+        output_root=config.output_root,
+        vmap_seeds=config.vmap_seeds,
+        measurement=measure_mechanism(config),
+        description=f"depth mechanism [{config.name}]",
+    )
+
+
+def long_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run and accuracy (``measure``), so that one family of comparisons spans
+    them."""
+    return [
+        {
+            "arm": row["arm"],
+            "measure": measure,
+            "activation": row["activation"],
+            "seed": row["seed"],
+            "diverged": row["diverged"],
+            "value": row[measure],
+        }
+        for row in runs
+        for measure in ACCURACIES
+    ]
+
+
+def comparisons(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Nish against every other activation, per arm and accuracy; the primary family is
+    ``config.primary`` ((arm, accuracy) cells) against ``config.primary_baselines``."""
+    primary = {tuple(cell) for cell in config.primary}
+    return stats.compare_activations(
+        long_rows(runs),
+        cell_keys=("arm", "measure"),
+        metric="value",
+        higher_is_better=True,
+        reference=REFERENCE,
+        is_primary=lambda cell, baseline: (
+            (cell["arm"], cell["measure"]) in primary and baseline in config.primary_baselines
+        ),
+    )
+
+
+def _summary(runs, key: str, **where: Any) -> stats.Summary:
+    return stats.summarize(grid.values_of(runs, key, **where))
+
+
+def make_table(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
+) -> report.Table:
+    """One row per arm and activation: the three accuracies, the recalibration's gain, the
+    largest variance shift before and after recalibration, and the gradient ratios."""
+    columns = [
+        "arm",
+        "activation",
+        *ACCURACIES.values(),
+        "recalibration gain",
+        "max var shift (after recal.)",
+        "grad ratio train / eval (trained)",
+        "Nish - it, test as trained [95% CI]",
+        "Nish - it, recalibrated [95% CI]",
+    ]
+    cells, numeric = [], []
+    for arm in config.arms:
+        for act in config.arm_settings[arm].activations:
+            where = {"arm": arm, "activation": act}
+            accuracy = {key: _summary(runs, key, **where) for key in ACCURACIES}
+            gains = [
+                r["recalibrated_test_top1_percent"] - r["test_top1_percent"]
+                for r in grid.select(runs, **where)
+                if not r["diverged"]
+            ]
+            gain = stats.summarize(gains)
+            shift = _summary(runs, "var_shift_max", **where)
+            after = _summary(runs, "recalibrated_var_shift_max", **where)
+            ratio = {
+                m: _summary(runs, f"grad_ratio_trained_{m}", **where) for m in ("train", "eval")
+            }
+            versus = [
+                report.versus(
+                    compared, cell=stats.cell_name({"arm": arm, "measure": m}), baseline=act
+                )[0]
+                for m in ("test_top1_percent", "recalibrated_test_top1_percent")
+            ]
+            cells.append(
+                [
+                    arm,
+                    act,
+                    *(report.format_mean_spread(s, config.spread) for s in accuracy.values()),
+                    report.format_mean_spread(gain, config.spread),
+                    f"{shift.mean:.3g} ({after.mean:.3g})",
+                    f"{ratio['train'].mean:+.2f} / {ratio['eval'].mean:+.2f}",
+                    *versus,
+                ]
+            )
+            numeric.append(
+                {
+                    **where,
+                    **{f"{key}_mean": s.mean for key, s in accuracy.items()},
+                    **{f"{key}_std": s.std for key, s in accuracy.items()},
+                    "recalibration_gain_mean": gain.mean,
+                    "var_shift_max_mean": shift.mean,
+                    "recalibrated_var_shift_max_mean": after.mean,
+                    "grad_ratio_trained_train_mean": ratio["train"].mean,
+                    "grad_ratio_trained_eval_mean": ratio["eval"].mean,
+                }
+            )
+    notes = [
+        f"- Accuracies (%): mean {report.SPREADS[config.spread]} over the arm's paired seeds "
+        "(module doc for each measure); recalibration gain: recalibrated minus as-trained test "
+        "accuracy, per seed.",
+        "- Variance shift: eval-mode over train-mode variance of each hidden activation's input "
+        "on a fixed test batch; the largest over layers, its mean over seeds (after recalibration "
+        "in brackets). 1: the modes agree.",
+        "- Grad ratio: log10 of the first over the last hidden layer's per-example kernel "
+        "gradient norm of the trained network, train mode (batch statistics, dropout on) / eval "
+        "mode; 0: no vanishing or exploding across the depth.",
+        "- Nish - it: paired mean difference (points), 95% CI; p values, the Wilcoxon test and "
+        "the Holm families are in comparisons.csv.",
+    ]
+    return report.Table(columns, cells, numeric, notes)
+
+
+def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared):
+    """Left: test accuracy as trained and recalibrated per arm and activation; right: the
+    variance shift per layer in the origin arm (mean over seeds)."""
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    acts = list(config.activations)
+    width = 0.8 / max(1, len(config.arms))
+    for index, arm in enumerate(config.arms):
+        for marker, key in (("o", "test_top1_percent"), ("^", "recalibrated_test_top1_percent")):
+            means = [_summary(runs, key, arm=arm, activation=act).mean for act in acts]
+            x = np.arange(len(acts)) + (index - (len(config.arms) - 1) / 2) * width
+            left.scatter(
+                x,
+                means,
+                marker=marker,
+                color=f"C{index}",
+                facecolors="none" if marker == "^" else f"C{index}",
+                label=f"{arm}, {ACCURACIES[key]}",
+            )
+    left.set_xticks(range(len(acts)), acts)
+    left.set_ylabel("accuracy (%)")
+    left.set_ylim(0, 100)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7)
+    for act in acts:
+        layers = [
+            [float(v) for v in str(r["var_shift_by_layer"]).split(";")]
+            for r in grid.select(runs, arm=config.arms[0], activation=act)
+            if not r["diverged"]
+        ]
+        if layers:
+            right.plot(range(1, len(layers[0]) + 1), np.mean(layers, axis=0), label=act)
+    right.axhline(1.0, color="k", lw=0.8)
+    right.set_yscale("log")
+    right.set_xlabel("hidden layer")
+    right.set_ylabel("variance shift (eval / train)")
+    right.set_title(f"arm {config.arms[0]}", fontsize=9)
+    right.legend(fontsize=7)
+    figure.suptitle(report.label(TITLE, config.name), fontsize=9)
+    return figure
+
+
+def summary_lines(config, runs, compared, table) -> list[str]:
+    return [
+        f"- Scale: depth {config.depth}, arms "
+        + "; ".join(
+            f"{arm} (dropout {s.dropout}, step x{s.lr_factor:g}, {s.num_runs} seeds: "
+            f"{', '.join(s.activations)})"
+            for arm, s in ((a, config.arm_settings[a]) for a in config.arms)
+        )
+        + ".",
+        "- Primary family (Holm): Nish minus "
+        f"{', '.join(config.primary_baselines)} in the cells "
+        f"{', '.join(f'{arm}/{measure}' for arm, measure in config.primary)}:",
+        *report.primary_lines(compared, " points"),
+    ]
