@@ -36,10 +36,10 @@ flags.mark_flags_as_required(["workdir"])
 def run(config: ml_collections.ConfigDict) -> int:
     """Train (or resume) in ``--workdir``; print the final metrics; 1 if a run diverged."""
     result = train_and_evaluate(config, _WORKDIR.value, overwrite=_OVERWRITE.value)
-    print(json.dumps({"steps": result["steps"], "runs": result["runs"]}))
+    print(json.dumps({"steps": result.steps, "runs": result.runs}))
     diverged = [
         f"run {run} at step {metrics['diverged_step']}"
-        for run, metrics in enumerate(result["runs"])
+        for run, metrics in enumerate(result.runs)
         if metrics["diverged"]
     ]
     if diverged:

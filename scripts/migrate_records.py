@@ -38,7 +38,9 @@ from experiments.core.records import RecordKey, RecordStore
 
 
 def device_of(trained_on: list[str]) -> str:
-    kinds = {"cpu" if t.startswith("1 x cpu") or t == "machine not recorded" else t for t in trained_on}
+    kinds = {
+        "cpu" if t.startswith("1 x cpu") or t == "machine not recorded" else t for t in trained_on
+    }
     if kinds != {"cpu"}:
         raise ValueError(f"a record trained on {trained_on}: not a CPU record, not migrated")
     return "cpu"
@@ -61,7 +63,13 @@ def migrate_engine_records(root: str, store: RecordStore) -> int:
             continue
         program, _, measurement = os.path.basename(path)[: -len(".json")].partition(".")
         digest, source = data_of(record["data_source"])
-        key = RecordKey(program, digest, "", device_of(record.get("trained_on", ["machine not recorded"])), measurement)
+        key = RecordKey(
+            program,
+            digest,
+            "",
+            device_of(record.get("trained_on", ["machine not recorded"])),
+            measurement,
+        )
         payload = {name: value for name, value in record.items() if name != "data_source"}
         store.put(key, {"runs": payload.pop("runs"), "data_source": source, **payload})
         if store.path(key) != path:

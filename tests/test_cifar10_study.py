@@ -29,7 +29,7 @@ from experiments.cifar10.configs.cifar10_study import AIRBENCH94, get_config
 from experiments.core import experiment
 from nish_jax.activations import get_activation
 from nish_jax.data import NORMALIZATION, load
-from nish_jax.train.sharding import computed_on
+from nish_jax.train.machine import computed_on
 
 MEAN, STD = (jnp.asarray(v) for v in NORMALIZATION["cifar10"])
 # A recipe small enough to train in seconds on a CPU.

@@ -26,7 +26,7 @@ from experiments.mnist.configs import gradient_flow as gradient_flow_configs
 from experiments.mnist.configs import noise_robustness as noise_configs
 from nish_jax.data import load
 from nish_jax.models import create_model
-from nish_jax.train.sharding import computed_on
+from nish_jax.train.machine import computed_on
 
 ROOT = Path(__file__).resolve().parents[1]
 

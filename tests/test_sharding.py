@@ -19,11 +19,11 @@ config = get_config("smoke")
 config.update(dict(num_runs=2, num_epochs=1))
 one = train_and_evaluate(config, sys.argv[1] + "/one", devices=jax.devices()[:1])
 four = train_and_evaluate(config, sys.argv[1] + "/four")
-batch_spec = four["state"].params["dense0"]["kernel"].sharding.spec
+batch_spec = four.state.params["dense0"]["kernel"].sharding.spec
 param_gap = max(
     float(np.abs(np.asarray(a) - np.asarray(b)).max())
-    for a, b in zip(jax.tree_util.tree_leaves(one["state"].params),
-                    jax.tree_util.tree_leaves(four["state"].params))
+    for a, b in zip(jax.tree_util.tree_leaves(one.state.params),
+                    jax.tree_util.tree_leaves(four.state.params))
 )
 try:
     config.batch_size = 30
@@ -31,7 +31,7 @@ try:
     error = ""
 except ValueError as exc:
     error = str(exc)
-print(json.dumps(dict(one=one["runs"], four=four["runs"], param_gap=param_gap,
+print(json.dumps(dict(one=one.runs, four=four.runs, param_gap=param_gap,
                       replicated=all(s is None for s in batch_spec), error=error)))
 """
 

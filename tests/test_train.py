@@ -23,8 +23,9 @@ from nish_jax.train import (
     validate_config,
 )
 from nish_jax.train.components import build_model, build_preprocess, build_setup, load_split
+from nish_jax.train.machine import computed_on, processor_name
 from nish_jax.train.optim import learning_rate_schedule, make_optimizer
-from nish_jax.train.sharding import computed_on, make_mesh, processor_name
+from nish_jax.train.sharding import make_mesh
 from nish_jax.train.steps import step_keys
 
 METRIC_KEYS = ("train_loss", "train_top1", "test_loss", "test_top1", "test_top5")
@@ -110,20 +111,20 @@ def assert_close_trees(mine, theirs):
 def test_vmapped_runs_equal_separate_runs(two_seed_run):
     together, alone = two_seed_run
     for run, single in enumerate(alone):
-        assert together["runs"][run]["diverged"] is single["runs"][0]["diverged"] is False
+        assert together.runs[run]["diverged"] is single.runs[0]["diverged"] is False
         for key in METRIC_KEYS:
-            value = single["runs"][0][key]
-            assert together["runs"][run][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
-        mine = jax.tree_util.tree_map(lambda x, r=run: np.asarray(x[r]), together["state"].params)
-        theirs = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), single["state"].params)
+            value = single.runs[0][key]
+            assert together.runs[run][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+        mine = jax.tree_util.tree_map(lambda x, r=run: np.asarray(x[r]), together.state.params)
+        theirs = jax.tree_util.tree_map(lambda x: np.asarray(x[0]), single.state.params)
         assert_close_trees(mine, theirs)
-    assert together["runs"][0]["test_top1"] != together["runs"][1]["test_top1"]
-    assert together["runs"][0]["test_top1"] > 0.6  # 2 epochs on 512 digits learn something
+    assert together.runs[0]["test_top1"] != together.runs[1]["test_top1"]
+    assert together.runs[0]["test_top1"] > 0.6  # 2 epochs on 512 digits learn something
 
 
 def test_run_directory_holds_config_metrics_and_checkpoints(two_seed_run):
     together, _ = two_seed_run
-    workdir = together["workdir"]
+    workdir = together.workdir
     assert os.path.exists(os.path.join(workdir, "config.json"))
     for stream in ("train_steps", "epochs"):
         assert os.path.exists(os.path.join(workdir, f"{stream}.csv"))
@@ -138,11 +139,11 @@ def test_keys_are_typed_and_checkpoints_hold_the_legacy_key_data(two_seed_run):
     # Run r's base key is the second half of split(key(seed + r)): the bits of the legacy
     # PRNGKey streams, so results and old checkpoints stay valid; checkpoints store key data.
     together, _ = two_seed_run
-    state = together["state"]
+    state = together.state
     assert jax.dtypes.issubdtype(state.rng.dtype, jax.dtypes.prng_key)
     legacy = np.stack([jax.random.split(jax.random.PRNGKey(seed))[1] for seed in (3, 4)])
     np.testing.assert_array_equal(jax.random.key_data(state.rng), legacy)
-    checkpointer = Checkpointer(os.path.join(together["workdir"], "checkpoints"), 2)
+    checkpointer = Checkpointer(os.path.join(together.workdir, "checkpoints"), 2)
     raw = checkpointer.restore()
     assert raw["rng"].dtype == np.uint32
     np.testing.assert_array_equal(raw["rng"], legacy)
@@ -156,29 +157,29 @@ def test_evaluation_counts_every_test_example_exactly(two_seed_run):
     config = smoke_config(num_runs=2)
     test = load_split(config, "test")
     assert test.num_examples % config.eval_batch_size  # the last batch is partial
-    metrics = make_evaluator(config, test)(together["state"])
+    metrics = make_evaluator(config, test)(together.state)
     model, preprocess = build_model(config, 10), build_preprocess(config, test)
     inputs = preprocess(jax.random.key(0), test.images, False)
     for run in range(2):
         variables = jax.tree_util.tree_map(
             lambda x, r=run: x[r],
-            {"params": together["state"].params, "batch_stats": together["state"].batch_stats},
+            {"params": together.state.params, "batch_stats": together.state.batch_stats},
         )
         logits = np.asarray(model.apply(variables, inputs, train=False))
         top1 = np.mean(logits.argmax(-1) == test.labels)
         top5 = np.mean((np.argsort(-logits, -1)[:, :5] == test.labels[:, None]).any(-1))
         assert metrics[run]["top1"] == pytest.approx(top1, abs=1e-6)
         assert metrics[run]["top5"] == pytest.approx(top5, abs=1e-6)
-        assert metrics[run]["top1"] == pytest.approx(together["runs"][run]["test_top1"])
+        assert metrics[run]["top1"] == pytest.approx(together.runs[run]["test_top1"])
 
 
 def test_one_evaluator_measures_several_noise_levels(two_seed_run):
     together, _ = two_seed_run
     config = smoke_config(num_runs=2)
     evaluator = make_evaluator(config, load_split(config, "test"))
-    clean, noisy, very_noisy = (evaluator(together["state"], s)[0] for s in (0.0, 0.3, 3.0))
-    assert evaluator(together["state"], 0.3)[0] == noisy  # the noise is fixed: repeatable
-    assert clean["top1"] == pytest.approx(together["runs"][0]["test_top1"])
+    clean, noisy, very_noisy = (evaluator(together.state, s)[0] for s in (0.0, 0.3, 3.0))
+    assert evaluator(together.state, 0.3)[0] == noisy  # the noise is fixed: repeatable
+    assert clean["top1"] == pytest.approx(together.runs[0]["test_top1"])
     assert very_noisy["top1"] < clean["top1"]
     assert noisy != clean
 
@@ -187,9 +188,9 @@ def test_the_noisy_test_set_does_not_depend_on_the_batch_size(two_seed_run):
     together, _ = two_seed_run
     config = smoke_config(num_runs=2)
     test = load_split(config, "test")
-    by_128 = make_evaluator(config, test)(together["state"], 0.3)
+    by_128 = make_evaluator(config, test)(together.state, 0.3)
     by_100 = make_evaluator(smoke_config(num_runs=2, eval_batch_size=100), test)(
-        together["state"], 0.3
+        together.state, 0.3
     )
     for mine, theirs in zip(by_100, by_128, strict=True):
         assert mine["top1"] == theirs["top1"] and mine["top5"] == theirs["top5"]
@@ -228,9 +229,9 @@ def test_train_noise_changes_training_and_resumes_exactly(two_seed_run, tmp_path
     _, alone = two_seed_run
     seed3 = smoke_config(seed=3, train_noise_std=0.5)
     straight = train_and_evaluate(seed3, str(tmp_path / "straight"))
-    assert straight["runs"][0]["train_loss"] != alone[0]["runs"][0]["train_loss"]
+    assert straight.runs[0]["train_loss"] != alone[0].runs[0]["train_loss"]
     train_and_evaluate(smoke_config(seed=3, train_noise_std=0.5, num_epochs=1), str(tmp_path))
-    assert train_and_evaluate(seed3, str(tmp_path))["runs"] == straight["runs"]
+    assert train_and_evaluate(seed3, str(tmp_path)).runs == straight.runs
     assert without_timing(read_rows(str(tmp_path), "epochs")) == without_timing(
         read_rows(str(tmp_path / "straight"), "epochs")
     )
@@ -245,14 +246,14 @@ def test_every_epoch_names_the_machine_that_computed_it(tmp_path):
     if jax.default_backend() == "cpu":
         assert f"({processor_name()})" in here and processor_name()
     first = train_and_evaluate(smoke_config(num_epochs=1), str(tmp_path))
-    assert first["trained_on"] == [here]
+    assert first.trained_on == [here]
     history = tmp_path / "epochs.jsonl"
     elsewhere = [
         {**row, "computed_on": "8 x TPU v9, jax 0.1"} for row in read_rows(tmp_path, "epochs")
     ]
     history.write_text("".join(json.dumps(row) + "\n" for row in elsewhere))
     resumed = train_and_evaluate(smoke_config(num_epochs=2), str(tmp_path))
-    assert resumed["trained_on"] == ["8 x TPU v9, jax 0.1", here]
+    assert resumed.trained_on == ["8 x TPU v9, jax 0.1", here]
     assert [row["computed_on"] for row in read_rows(tmp_path, "epochs")] == [
         "8 x TPU v9, jax 0.1",
         here,
@@ -263,21 +264,21 @@ def test_a_diverged_run_is_recorded_and_not_retrained(tmp_path, caplog):
     config = smoke_config(learning_rate=1e6, num_epochs=1)
     with caplog.at_level(logging.WARNING):
         result = train_and_evaluate(config, str(tmp_path))
-    (run,) = result["runs"]
-    assert run["diverged"] is True and 1 <= run["diverged_step"] <= result["steps"] < 16
+    (run,) = result.runs
+    assert run["diverged"] is True and 1 <= run["diverged_step"] <= result.steps < 16
     assert all(math.isnan(run[key]) for key in METRIC_KEYS)
     (warning,) = [r.getMessage() for r in caplog.records if "diverged" in r.getMessage()]
     assert f"run 0 diverged at step {run['diverged_step']}" in warning
     assert "checkpoint" not in warning
     # The stopped state is saved: a re-run returns the same result without training again.
     checkpointer = Checkpointer(str(tmp_path / "checkpoints"), 2)
-    assert checkpointer.latest_step() == result["steps"]
+    assert checkpointer.latest_step() == result.steps
     rows = read_rows(str(tmp_path), "train_steps")
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         again = train_and_evaluate(config, str(tmp_path))
-    assert json.dumps(again["runs"]) == json.dumps(result["runs"])
-    assert again["steps"] == result["steps"]
+    assert json.dumps(again.runs) == json.dumps(result.runs)
+    assert again.steps == result.steps
     assert read_rows(str(tmp_path), "train_steps") == rows
     assert not [r for r in caplog.records if "diverged at step" in r.getMessage()]
 
@@ -295,12 +296,12 @@ def test_a_diverging_run_does_not_stop_the_other_runs_of_its_program(two_seed_ru
     Checkpointer(directory, 2).save(state.replace(params=poisoned))
 
     result = train_and_evaluate(smoke_config(num_runs=2, seed=3), str(tmp_path))
-    healthy, diverged = result["runs"]
+    healthy, diverged = result.runs
     assert (healthy["diverged"], healthy["diverged_step"]) == (False, None)
     assert (diverged["diverged"], diverged["diverged_step"]) == (True, 17)
     assert all(math.isnan(diverged[key]) for key in METRIC_KEYS)
-    assert healthy == together["runs"][0]
-    assert result["steps"] == 32
+    assert healthy == together.runs[0]
+    assert result.steps == 32
     last_epoch = [row for row in read_rows(str(tmp_path), "epochs") if row["epoch"] == 2]
     assert [row["diverged"] for row in last_epoch] == [False, True]
     assert math.isnan(last_epoch[1]["test_top1"]) and not math.isnan(last_epoch[0]["test_top1"])

@@ -166,8 +166,8 @@ def test_bookkeeping_changes_resume_with_one_note(finished, finished_copy, caplo
         "keep_checkpoints 2 -> 3",
     ):
         assert change in notes[0]
-    assert result["steps"] == reference["steps"]
-    for mine, theirs in zip(result["runs"], reference["runs"], strict=True):
+    assert result.steps == reference.steps
+    for mine, theirs in zip(result.runs, reference.runs, strict=True):
         assert mine["test_loss"] == pytest.approx(theirs["test_loss"], rel=1e-6)  # summed apart
         assert {k: v for k, v in mine.items() if k != "test_loss"} == {
             k: v for k, v in theirs.items() if k != "test_loss"
@@ -181,7 +181,7 @@ def test_a_longer_constant_rate_run_continues_like_one_trained_that_long(finishe
     workdir = str(tmp_path)
     train_and_evaluate(smoke_config(num_epochs=1), workdir)
     extended = train_and_evaluate(smoke_config(num_epochs=2), workdir)
-    assert extended["runs"] == reference["runs"]
+    assert extended.runs == reference.runs
     assert without_timing(read_rows(workdir, "epochs")) == without_timing(
         read_rows(reference_dir, "epochs")
     )
@@ -205,7 +205,7 @@ def test_overwrite_deletes_the_old_run_and_starts_fresh(finished_copy, tmp_path)
     relu = smoke_config(act="relu")
     fresh = train_and_evaluate(relu, str(tmp_path / "fresh"))
     overwritten = train_and_evaluate(relu, finished_copy, overwrite=True)
-    assert overwritten["runs"] == fresh["runs"]
+    assert overwritten.runs == fresh.runs
     for stream in ("train_steps", "epochs"):
         assert without_timing(read_rows(finished_copy, stream)) == without_timing(
             read_rows(str(tmp_path / "fresh"), stream)
@@ -239,4 +239,4 @@ def test_a_busy_workdir_fails_at_once_and_a_dead_holder_does_not_block(finished,
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert os.path.exists(os.path.join(finished_copy, LOCK_FILE))  # left behind by the dead
-    assert train_and_evaluate(smoke_config(), finished_copy)["runs"] == finished[1]["runs"]
+    assert train_and_evaluate(smoke_config(), finished_copy).runs == finished[1].runs

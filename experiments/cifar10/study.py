@@ -44,7 +44,7 @@ from experiments.core.records import RecordKey, RecordStore
 from experiments.paper import results as paper_results
 from nish_jax.activations import get_activation
 from nish_jax.data import load
-from nish_jax.train import sharding
+from nish_jax.train import machine
 
 EXPERIMENT = "cifar10_study"
 TITLE = "CIFAR-10 study: activations on the airbench94 recipe, paired seeds"
@@ -211,7 +211,7 @@ def run_row(act: str, dataset: str, group_size: int, result: Mapping[str, Any]) 
     return {
         "dataset": dataset,
         "device": jax.devices()[0].device_kind,
-        "trained_on": sharding.computed_on(jax.devices()),
+        "trained_on": machine.computed_on(jax.devices()),
         "activation": act,
         "seed": result["seed"],
         "diverged": diverged,

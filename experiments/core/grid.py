@@ -28,7 +28,7 @@ import ml_collections
 
 from experiments.core import provenance
 from experiments.core.records import RecordKey, RecordStore, measurement_key
-from nish_jax.train import read_rows, sharding, train_and_evaluate
+from nish_jax.train import machine, read_rows, train_and_evaluate
 from nish_jax.train.config import fingerprint
 from nish_jax.train.progress import progress_bar
 
@@ -185,7 +185,7 @@ def recorded_or_trained(
     plain = store.get(key)
     if plain is None:
         plain = store.put(key, final)
-    elif json.dumps(plain["runs"]) != json.dumps(result["runs"]):  # NaN == NaN
+    elif json.dumps(plain["runs"]) != json.dumps(result.runs):  # NaN == NaN
         _log.warning(
             "%s was trained again to be measured and ended unlike its record %s (the record was "
             "trained on %s, this on %s); the measurement and the final metrics beside it are of "
@@ -204,17 +204,17 @@ def final_record(result: Mapping[str, Any]) -> dict[str, Any]:
     """What a record keeps of a finished program: its runs' final metrics, where its data was
     found (symbolically) and what it was computed on."""
     return {
-        "runs": result["runs"],
-        "data_source": provenance.symbolic_source(result["data_source"]),
-        "trained_on": result["trained_on"],
+        "runs": result.runs,
+        "data_source": provenance.symbolic_source(result.data_source),
+        "trained_on": result.trained_on,
     }
 
 
 def trained_on(record: Mapping[str, Any]) -> str:
     """Where a record's program was computed (hardware and JAX version, " + " between the
-    machines of a run resumed on another); ``sharding.NOT_RECORDED`` for records made before
+    machines of a run resumed on another); ``machine.NOT_RECORDED`` for records made before
     records named it (2026-12-01)."""
-    return " + ".join(record.get("trained_on", [sharding.NOT_RECORDED]))
+    return " + ".join(record.get("trained_on", [machine.NOT_RECORDED]))
 
 
 def record_name(train: ml_collections.ConfigDict) -> str:
@@ -270,9 +270,7 @@ def at_epochs(epochs: Sequence[int]) -> Measurement:
     that diverged by then, or stopped before, is a diverged row."""
 
     def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
-        history = {
-            (row["run"], row["epoch"]): row for row in read_rows(result["workdir"], "epochs")
-        }
+        history = {(row["run"], row["epoch"]): row for row in read_rows(result.workdir, "epochs")}
         rows = []
         for run in range(train.num_runs):
             for epoch in epochs:

@@ -22,6 +22,7 @@ from typing import Any
 import ml_collections
 
 from nish_jax.data import DATA_DIR_ENV, data_dirs
+from nish_jax.train import machine
 
 
 @functools.cache
@@ -91,12 +92,10 @@ def machine_description() -> str:
     """Today's date and this machine in one line (the heading of every benchmark's report)."""
     import jax
 
-    from nish_jax.train import sharding
-
     return (
         f"{datetime.date.today()}, jax {jax.__version__}, "
-        f"{sharding.describe_devices(jax.devices())}, {os.cpu_count()} CPU cores: "
-        f"{sharding.processor_name()}"
+        f"{machine.describe_devices(jax.devices())}, {os.cpu_count()} CPU cores: "
+        f"{machine.processor_name()}"
     )
 
 
@@ -110,13 +109,11 @@ def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     import optax
     import scipy
 
-    from nish_jax.train import sharding
-
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
-        "processor": sharding.processor_name(),
-        "devices": sharding.describe_devices(jax.devices()),
+        "processor": machine.processor_name(),
+        "devices": machine.describe_devices(jax.devices()),
         "python": platform.python_version(),
         "versions": {
             "jax": jax.__version__,
@@ -153,10 +150,9 @@ def runs_per_machine(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """How many runs each machine (a ``trained_on`` value) computed. A run is a (workdir, seed)
     where the rows name one: an experiment may write a row per layer, noise level or epoch budget
     of one run. Rows without a workdir are one run each."""
-    from nish_jax.train import sharding
 
     machines = {}
     for index, row in enumerate(rows):
         run = (row["workdir"], row.get("seed")) if "workdir" in row else index
-        machines.setdefault(run, row.get("trained_on", sharding.NOT_RECORDED))
+        machines.setdefault(run, row.get("trained_on", machine.NOT_RECORDED))
     return dict(collections.Counter(machines.values()))

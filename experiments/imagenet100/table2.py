@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
-import numpy as np
 
 from experiments.core import grid, report, stats
 from experiments.paper import results as paper_results
 from nish_jax.data import Dataset, load
-from nish_jax.models import from_timm, get_spec
+from nish_jax.models import get_spec, load_timm_checkpoint
 from nish_jax.train.pretrained import save_variables
 
 EXPERIMENT = "imagenet100_table"
@@ -120,24 +119,10 @@ def pretrained_file(config: ml_collections.ConfigDict, model: str, cache_dir: st
     return found
 
 
-def read_state_dict(path: str) -> dict[str, np.ndarray]:
-    """A PyTorch state dict from a .safetensors file (no torch needed) or a .pth/.pt/.bin file."""
-    if path.endswith(".safetensors"):
-        from safetensors.numpy import load_file
-
-        return load_file(path)
-    if path.endswith((".pth", ".pt", ".bin")):
-        import torch
-
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
-        return {key: value.numpy() for key, value in state.items()}
-    raise ValueError(f"unknown weight file type {path!r}; valid: .safetensors, .pth, .pt, .bin")
-
-
 def convert_pretrained(model: str, weights: str, output: str) -> str:
-    """Convert a timm checkpoint of ``model`` and save it, classifier dropped, as ``output``."""
-    variables = from_timm(model, read_state_dict(weights))
+    """Convert a timm checkpoint of ``model`` (:func:`nish_jax.models.load_timm_checkpoint`) and
+    save it, classifier dropped, as ``output``."""
+    _, variables = load_timm_checkpoint(model, weights)
     head = get_spec(model).classifier.replace(".", "_")
     backbone = {
         collection: {name: tree for name, tree in trees.items() if name != head}

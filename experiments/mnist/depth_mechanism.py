@@ -136,10 +136,10 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
         initial = setup.initial_state()
         rows = []
         for run in range(train.num_runs):
-            if result["runs"][run]["diverged"]:
+            if result.runs[run]["diverged"]:
                 rows.append({"run": run, **dict.fromkeys(MEASURED, math.nan)})
                 continue
-            variables = _run_variables(result["state"], run)
+            variables = _run_variables(result.state, run)
             recalibrated = recalibrate_batch_stats(model, variables, batches)
             shift = _variance_shift(model, variables, inputs, key)
             recalibrated_shift = _variance_shift(model, recalibrated, inputs, key)

@@ -150,7 +150,7 @@ def measure_flow(config: ml_collections.ConfigDict) -> grid.Measurement:
     def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
         setup = build_setup(train, sharding.make_mesh())
         flow = make_gradient_flow(setup.model)
-        states = {"init": setup.initial_state(), "trained": result["state"]}
+        states = {"init": setup.initial_state(), "trained": result.state}
         rows = []
         for stage, state in states.items():
             for run in range(train.num_runs):

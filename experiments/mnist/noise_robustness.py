@@ -107,8 +107,8 @@ def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measurement:
         evaluate = make_evaluator(train, load_split(train, "test"))
         rows = []
         for noise in config.noise_levels:
-            for run, metrics in enumerate(evaluate(result["state"], float(noise))):
-                diverged = result["runs"][run]["diverged"]  # NaN weights still "predict" class 0
+            for run, metrics in enumerate(evaluate(result.state, float(noise))):
+                diverged = result.runs[run]["diverged"]  # NaN weights still "predict" class 0
                 rows.append(
                     {
                         "run": run,

@@ -4,7 +4,7 @@
 >>> config = get_config_defaults()
 >>> config.model_options = {"depth": 2, "width": 64}
 >>> result = train_and_evaluate(config, "runs/mnist")  # doctest: +SKIP
->>> result["runs"][0]["test_top1"]  # doctest: +SKIP
+>>> result.runs[0]["test_top1"]  # doctest: +SKIP
 
 ``config.num_runs`` seeds train at once in one compiled program (vmapped over a runs axis); the
 batch is split over all devices (a "data" mesh axis); runs resume from their latest checkpoint.
@@ -19,7 +19,7 @@ from nish_jax.train.config import (
     validate_config,
 )
 from nish_jax.train.evaluation import evaluate, make_evaluator
-from nish_jax.train.loop import train_and_evaluate
+from nish_jax.train.loop import TrainResult, train_and_evaluate
 from nish_jax.train.metrics import read_rows
 from nish_jax.train.progress import progress_bar
 from nish_jax.train.state import TrainState
@@ -28,6 +28,7 @@ from nish_jax.train.workdir import WorkdirBusyError, WorkdirMismatchError
 __all__ = [
     "Checkpointer",
     "NoIntactCheckpointError",
+    "TrainResult",
     "TrainState",
     "WorkdirBusyError",
     "WorkdirMismatchError",

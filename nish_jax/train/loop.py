@@ -13,6 +13,7 @@ Ctrl-C saves a checkpoint at the current step and raises KeyboardInterrupt.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -24,7 +25,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from nish_jax.train import sharding
+from nish_jax.train import machine, sharding
 from nish_jax.train import workdir as workdir_lib
 from nish_jax.train.checkpoint import Checkpointer
 from nish_jax.train.components import TrainingSetup, build_setup
@@ -170,11 +171,11 @@ def _epoch_rows(
 
 
 def trained_on(workdir: str) -> list[str]:
-    """Where a run directory's epochs were computed (:func:`sharding.computed_on`), each machine
-    once, in order (a run resumed on another names both); ``sharding.NOT_RECORDED`` for epochs
+    """Where a run directory's epochs were computed (:func:`machine.computed_on`), each machine
+    once, in order (a run resumed on another names both); ``machine.NOT_RECORDED`` for epochs
     written before epoch rows recorded it."""
     rows = read_rows(workdir, "epochs")
-    return list(dict.fromkeys(row.get("computed_on", sharding.NOT_RECORDED) for row in rows))
+    return list(dict.fromkeys(row.get("computed_on", machine.NOT_RECORDED) for row in rows))
 
 
 def _interrupted(checkpointer: Checkpointer, step: int) -> KeyboardInterrupt:
@@ -208,7 +209,7 @@ def _train(
         config, setup.test_data, mesh=setup.mesh, apply_fn=setup.model.apply
     )
     batch = sharding.batch_sharding(setup.mesh, runs_axis=True)
-    where = sharding.computed_on(list(setup.mesh.devices.flat))  # each epoch row records it
+    where = machine.computed_on(list(setup.mesh.devices.flat))  # each epoch row records it
     diverged_steps = np.asarray(jax.device_get(state.diverged_step))
     evaluated: tuple[int, list[dict[str, float]] | None] | None = None  # (step, test metrics)
     with deferred_sigint() as stop:
@@ -269,27 +270,54 @@ def _train(
     return state, step, _run_metrics(state, evaluated[1])
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train_and_evaluate` returns.
+
+    Attributes:
+      runs: per run, the last epoch's ``train_loss``, ``train_top1``, ``test_loss``,
+        ``test_top1``, ``test_top5`` (NaN for a diverged run), ``diverged`` and
+        ``diverged_step`` (None if it did not diverge).
+      state: the final :class:`~nish_jax.train.TrainState`, stacked on the runs axis.
+      steps: the training steps taken.
+      workdir: the run directory.
+      history: the path of its per-epoch metrics (``epochs.jsonl``).
+      data_source: where the training data was read from.
+      trained_on: the hardware and JAX version of each stretch of training, oldest first.
+    """
+
+    runs: list[dict[str, Any]]
+    state: TrainState
+    steps: int
+    workdir: str
+    history: str
+    data_source: str
+    trained_on: list[str]
+
+
 def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str,
     *,
     devices: Sequence[jax.Device] | None = None,
     overwrite: bool = False,
-) -> dict[str, Any]:
+) -> TrainResult:
     """Train ``config.num_runs`` runs in ``workdir``, resuming the run it holds.
 
-    Returns ``{"runs": [metrics of run r, ...], "history": <epochs.jsonl path>, "workdir": ...,
-    "steps": ..., "state": <final TrainState>}``; each run's metrics are train_loss, train_top1,
-    test_loss, test_top1, test_top5 of the last epoch (NaN for a diverged run), ``diverged`` and
-    ``diverged_step`` (None if it did not); ``data_source`` says where the training data was read
-    from, ``trained_on`` (:func:`trained_on`) on what hardware and JAX version. ``devices``
-    (default: all) is the mesh the batch is split over.
+    Args:
+      config: the run's config (:func:`~nish_jax.train.get_config_defaults` and overrides).
+      workdir: the run directory: checkpoints, metrics and the resolved config.
+      devices: the mesh the batch is split over (default: all devices).
+      overwrite: delete a run of another configuration in ``workdir`` and start fresh.
 
-    Raises WorkdirMismatchError, before writing anything, when the workdir holds a run of
-    another configuration or one trained past the requested steps; ``overwrite=True`` deletes
-    that run's checkpoints and metrics and starts fresh instead. Raises WorkdirBusyError when
-    another process trains in the workdir, and KeyboardInterrupt after saving the current state
-    on Ctrl-C.
+    Returns:
+      The :class:`TrainResult`: each run's final metrics, the final state and where it came from.
+
+    Raises:
+      WorkdirMismatchError: before writing anything, when the workdir holds a run of another
+        configuration or one trained past the requested steps (unless ``overwrite``).
+      WorkdirBusyError: when another process trains in the workdir.
+      KeyboardInterrupt: after saving the current state, on Ctrl-C.
     """
     sharding.maybe_initialize_distributed()
     validate_config(config, len(devices) if devices is not None else jax.device_count())
@@ -316,12 +344,12 @@ def train_and_evaluate(
             state, step, runs = _train(setup, checkpointer, workdir, is_main)
         finally:
             checkpointer.close()
-    return {
-        "runs": runs,
-        "history": os.path.join(workdir, "epochs.jsonl"),
-        "workdir": workdir,
-        "steps": step,
-        "state": state,
-        "data_source": setup.train_data.source,
-        "trained_on": trained_on(workdir),
-    }
+    return TrainResult(
+        runs=runs,
+        state=state,
+        steps=step,
+        workdir=workdir,
+        history=os.path.join(workdir, "epochs.jsonl"),
+        data_source=setup.train_data.source,
+        trained_on=trained_on(workdir),
+    )
