@@ -6,7 +6,8 @@ accelerator.
 
 On a CPU (the default there): the training step of the recipe (the batch's crop and flip,
 forward, backward, Nesterov SGD with its two parameter groups, the lookahead every 5 steps) on
-real CIFAR-10 batches, in JAX (:class:`experiments.cifar10.airbench_recipe.Programs`, compiled) and in
+real CIFAR-10 batches, in JAX (:class:`experiments.cifar10.airbench_recipe.Programs`,
+compiled) and in
 PyTorch (the same network and step in eager ``torch.nn``; its Nish is the textbook formula), timed
 in alternation: each repeat times ``--steps`` steps of one, then of the other, per activation.
 Prints the medians as images/s and the JAX/PyTorch ratio.

@@ -40,6 +40,13 @@ class Experiment:
     config: ModuleType
     readme_variants: tuple[str, ...]
     claims: tuple[Claim, ...] = ()
+    # What the pages say of a variant beside its name, e.g. {"full": "pilot, exploratory"}.
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def describe(self, variant: str) -> str:
+        """``"`<variant>` config"``, with the variant's label where it has one."""
+        label = dict(self.labels).get(variant)
+        return f"`{variant}` config" + (f" ({label})" if label else "")
 
     @property
     def name(self) -> str:
@@ -79,10 +86,11 @@ EXPERIMENTS = (
     Experiment(
         noise_robustness,
         noise_robustness_config,
-        ("full", "paper", "quick"),
+        ("confirm", "full", "paper"),
         (claims.FIG_2B, claims.FIG_2C),
+        labels=(("full", "the pilot, exploratory"),),
     ),
-    Experiment(gradient_flow, gradient_flow_config, ("full", "origin", "quick")),
+    Experiment(gradient_flow, gradient_flow_config, ("full", "origin")),
     Experiment(depth_mechanism, depth_mechanism_config, ("full",)),
     Experiment(cifar10_study, cifar10_study_config, ("gpu", "cpu"), (claims.TABLE_1_FAST,)),
     Experiment(table1, cifar10_table_config, ("paper", "quick"), (claims.TABLE_1,)),

@@ -1,6 +1,7 @@
 """Train (or resume) the runs a config describes: the command-line face of nish_jax.train.
 
-    python -m experiments.train --config experiments/mnist/configs/mnist_mlp.py --workdir runs/mnist \
+    python -m experiments.train --config experiments/mnist/configs/mnist_mlp.py \
+        --workdir runs/mnist \
         --config.act=nish --config.num_epochs=3
 
 Any config key can be overridden with ``--config.<key>=<value>`` (nested keys too:
@@ -8,7 +9,8 @@ Any config key can be overridden with ``--config.<key>=<value>`` (nested keys to
 from the latest checkpoint; a workdir holding a run of another configuration is refused unless
 ``--overwrite`` deletes that run. The final metrics of every run are printed as JSON.
 
-Exit status (experiments/core/cli.py): 0 when every run trained, 1 when a run diverged (after printing
+Exit status (experiments/core/cli.py): 0 when every run trained, 1 when a run diverged (after
+printing
 the metrics), 2 when the workdir cannot be used or a value is bad, 130 after Ctrl-C (the state is
 saved; the same command continues).
 """

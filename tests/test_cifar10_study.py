@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import readme
+from experiments import readme, registry
 from experiments.cifar10 import study as cifar10_study
 from experiments.cifar10.airbench import WHITENING_WIDTH, Airbench, whitening_kernel
 from experiments.cifar10.airbench_recipe import (
@@ -158,7 +158,7 @@ def test_the_readme_puts_the_study_beside_the_papers_table1(smoke):
     assert f"{comparison['mean_diff']:+.2f} [{comparison['ci_low']:+.2f}," in ours
     # a null result says how small a gap it rules out; a significant one needs no such sentence
     assert ("detected with 80% power" in ours) == (comparison["p_holm"] >= 0.05)
-    claim = readme.claim_of("cifar10_study")
+    (claim,) = registry.get("cifar10_study").claims
     assert ours.rstrip(" |").endswith(readme.verdict(claim, results.comparisons))
 
 

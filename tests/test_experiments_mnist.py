@@ -131,11 +131,11 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys
 
 def test_the_readme_states_each_mnist_claim_with_its_comparisons_and_controls(output_root):
     config = smoke(depth_sweep_configs, output_root)
-    config.name = "quick"  # a config the README shows
+    config.name = "origin"  # a config the generated pages show
     results = experiment.run(depth_sweep, config)
     text = readme.mnist_claims(readme.read_committed(output_root))
     fig2a, noise = text.split("**Fig. 2b")
-    assert "[QUICK run: reduced protocol" in fig2a
+    assert "Ours [origin config]" in fig2a
     assert "Not tested: no committed run." in noise  # no noise run under a README config
     by_row = {(c["cell"], c["baseline"]): c for c in results.comparisons}
     primary, controls = fig2a.split("Controls (exploratory")

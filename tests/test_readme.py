@@ -1,4 +1,5 @@
-"""The README's results: regenerated from the committed runs, and checked against them."""
+"""The generated pages (the README's claims table, docs/results.md): regenerated from the
+committed runs, and checked against them."""
 
 from __future__ import annotations
 
@@ -12,10 +13,21 @@ from experiments import readme
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_matches_the_committed_results(monkeypatch):
+def test_the_pages_match_the_committed_results(monkeypatch):
     monkeypatch.chdir(ROOT)
     assert readme.committed(), "no committed results under docs/results"
     assert readme.main(["--check"]) == 0, "run `python -m experiments.readme`"
+
+
+def test_the_readme_is_a_front_page_whose_claims_link_to_their_results(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    pages = readme.generated_pages()
+    front = pages[readme.README]
+    assert front.count("\n| Fig. ") + front.count("\n| Table ") == len(readme.CLAIMS)
+    assert "](docs/results/depth_sweep/full/summary.md)" in front
+    assert "![" not in front  # figures and tables live on the results page
+    assert "](results/depth_sweep/full/summary.md)" in pages[readme.RESULTS_PAGE]
+    assert len((ROOT / readme.README).read_text().splitlines()) < 200
 
 
 def test_committed_tables_are_recomputed_from_their_runs(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""experiments.core.report: the files every experiment publishes, and how they label their numbers."""
+"""experiments.core.report: the files every experiment publishes, and how they label their
+numbers."""
 
 from __future__ import annotations
 

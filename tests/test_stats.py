@@ -1,4 +1,5 @@
-"""experiments.core.stats: paired comparisons, Holm, power and Welch against scipy and hand values."""
+"""experiments.core.stats: paired comparisons, Holm, power and Welch against scipy and hand
+values."""
 
 from __future__ import annotations
 

@@ -1,18 +1,26 @@
-"""Every ```python block of docs/usage.md runs as it is, on real MNIST (NISH_DATA_DIR)."""
+"""Every ```python block of docs/usage.md and of the README runs as it is (real MNIST from
+NISH_DATA_DIR where a block reads data)."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-USAGE = Path(__file__).resolve().parents[1] / "docs" / "usage.md"
-SECTIONS = ("nish in a Flax NNX module", "A zoo model in NNX", "A zoo model in linen")
+ROOT = Path(__file__).resolve().parents[1]
+USAGE = ROOT / "docs" / "usage.md"
+README = ROOT / "README.md"
+SECTIONS = (
+    "nish in a Flax NNX module",
+    "A zoo model in NNX",
+    "A zoo model in linen",
+    "Gradient analysis of a trained zoo model",
+)
 
 
-def snippets() -> list[tuple[str, str]]:
+def snippets(page: Path = USAGE) -> list[tuple[str, str]]:
     """(section title, code) of every ```python block, in page order."""
     found = []
-    for section in re.split(r"^## ", USAGE.read_text(), flags=re.MULTILINE)[1:]:
+    for section in re.split(r"^## ", page.read_text(), flags=re.MULTILINE)[1:]:
         title = section.splitlines()[0]
         for code in re.findall(r"^```python\n(.*?)^```$", section, re.DOTALL | re.MULTILINE):
             found.append((title, code))
@@ -29,3 +37,18 @@ def test_each_section_has_its_snippet():
 @pytest.mark.parametrize(("title", "code"), snippets(), ids=[title for title, _ in snippets()])
 def test_snippet_runs(title, code):
     exec(compile(code, f"{USAGE}: {title}", "exec"), {"__name__": "__main__"})
+
+
+@pytest.mark.parametrize(
+    ("title", "code"), snippets(README), ids=[title for title, _ in snippets(README)]
+)
+def test_readme_snippet_runs(title, code):
+    exec(compile(code, f"{README}: {title}", "exec"), {"__name__": "__main__"})
+
+
+def test_the_readme_shows_the_activation_nnx_and_the_analysis():
+    assert [title for title, _ in snippets(README)] == [
+        "In 30 seconds",
+        "Flax NNX and linen",
+        "Gradient analysis",
+    ]

@@ -1,7 +1,8 @@
 """The airbench94 training recipe in JAX: compiled training steps on device-resident data.
 
 Keller Jordan's "94% on CIFAR-10 in 3.29 seconds on a single GPU" recipe (airbench94: 94.01% mean
-with test-time augmentation, 3.83 s on an A100), for the network of :mod:`experiments.cifar10.airbench`:
+with test-time augmentation, 3.83 s on an A100), for the network of
+:mod:`experiments.cifar10.airbench`:
 
 - batch 1024 (the last partial batch dropped), ``ceil(steps_per_epoch * 9.9)`` steps over
   ``ceil(9.9)`` epochs; the label-smoothed (0.2) cross-entropy summed over the batch;

@@ -5,13 +5,15 @@
 
 The paper's Table 1 claims Nish is slightly better than Mish on CIFAR-10 (gaps of -1.29 to +0.42
 points, 10 unpaired runs per cell). Here each activation trains ``config.num_seeds`` runs of the
-airbench94 recipe (:mod:`experiments.cifar10.airbench_recipe`; every nonlinearity is the activation under
+airbench94 recipe (:mod:`experiments.cifar10.airbench_recipe`; every nonlinearity is the
+activation under
 test), seed s giving every activation the same initial weights, data order and augmentation, and
 Nish is compared with each other activation pair by pair, with the smallest difference the
 comparison could detect at 80% power, so that a null result says how small an effect it excludes.
 
 The data stays on the device; each activation's programs compile once. Outputs through
-:func:`experiments.core.report.publish` in ``<output_root>/cifar10_study/<config.name>/``: ``runs.csv``
+:func:`experiments.core.report.publish` in ``<output_root>/cifar10_study/<config.name>/``:
+``runs.csv``
 (one row per activation and seed: accuracies with and without test-time augmentation, test loss,
 final training loss, epoch times), ``comparisons.csv`` (Nish against each activation, primary
 endpoint: test accuracy with TTA), ``table.md``/``table.csv`` (with the minimum detectable

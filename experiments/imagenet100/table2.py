@@ -9,7 +9,8 @@ fine-tuned networks start from timm ImageNet-1k weights: the checkpoint file is 
 ``<output_root>/imagenet100_table/<config>/pretrained/<tag>.npz``, which the engine loads through
 ``config.init_from`` (each run then draws its own new 100-class classifier).
 
-Outputs through :func:`experiments.core.report.publish` in ``<output_root>/imagenet100_table/<config>/``:
+Outputs through :func:`experiments.core.report.publish` in
+``<output_root>/imagenet100_table/<config>/``:
 ``runs.csv``, ``comparisons.csv`` (Nish against Mish per network, paired by seed), ``table.md``
 (top-1 per network and activation beside the paper's), ``figure.png`` and ``summary.md``.
 """

@@ -4,7 +4,8 @@
 
 Every (depth, activation) point and every control (more activations and learning rates at the
 primary depths; see the config) trains ``config.train.num_runs`` paired seeds with the training
-engine (:mod:`experiments.core.grid`: resumable, one run directory per computation). Outputs, through
+engine (:mod:`experiments.core.grid`: resumable, one run directory per computation). Outputs,
+through
 :func:`experiments.core.report.publish`: ``runs.csv``, ``comparisons.csv`` (Nish against each other
 activation per cell, paired by seed, Holm-adjusted), ``table.md``, ``figure.png`` and
 ``summary.md`` in ``<output_root>/depth_sweep/<config.name>/``.

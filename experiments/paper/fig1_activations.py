@@ -1,6 +1,6 @@
 """The paper's Fig. 1: (a) Nish, Mish, SiLU and ReLU; (b) their first derivatives.
 
-    python -m experiments.paper.fig1_activations                 # writes results/fig1/activations.png
+    python -m experiments.paper.fig1_activations   # writes results/fig1/activations.png
 
 Derivatives come from ``vmap(grad(f))``, i.e. from the code users run, not from formulas; each
 curve's minimum is marked, which shows the paper's two errors: Nish's minimum is about -0.4974 at

@@ -3,7 +3,8 @@ MLP at initialisation and after training.
 
     python -m experiments gradient_flow --config=full
 
-The networks and their training are the depth sweep's (experiments/mnist/configs/depth_sweep.py, same
+The networks and their training are the depth sweep's
+(experiments/mnist/configs/depth_sweep.py, same
 variant), so with the same ``output_root`` the trained runs are shared with it, not trained again
 (run directories are keyed by the training config). Each measured program leaves a record of its
 measurement and final metrics in ``<output_root>/finished/``, which the depth sweep reads too: for

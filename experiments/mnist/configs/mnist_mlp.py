@@ -1,12 +1,14 @@
 """One run of the depth-sweep MLP on MNIST, trained as the Mish study's Keras notebook trains it.
 
-    python -m experiments.train --config experiments/mnist/configs/mnist_mlp.py --workdir runs/mnist_mlp \
+    python -m experiments.train --config experiments/mnist/configs/mnist_mlp.py \
+        --workdir runs/mnist_mlp \
         --config.act=nish --config.model_options.depth=15
 
 Dense(500) -> BatchNorm (Keras defaults: momentum 0.99, epsilon 1e-3) -> act -> Dropout(0.25)
 blocks, Keras' default SGD (learning rate 0.01, no momentum, constant), batch 128, 10 epochs (see
 experiments/mnist/configs/depth_sweep.py for what the notebook does and where we differ).
-``--config experiments/mnist/configs/mnist_mlp.py:smoke`` is a seconds-long run on 512 real images (the
+``--config experiments/mnist/configs/mnist_mlp.py:smoke`` is a seconds-long run on 512 real images
+(the
 engine's tests use it).
 """
 
