@@ -8,7 +8,7 @@ data; then MNIST: found through NISH_DATA_DIR, or downloaded (the official files
 verified) when the network is reachable; without it the demo says how to provide MNIST and exits
 with status 2. Then the Fig. 2a depth sweep and the Fig. 2b/2c noise experiment in their
 ``quick`` configs (a subset of the real MNIST, few epochs, seeds and depths, every output
-labelled QUICK), each through its ``run(config)``.
+labelled QUICK), each through the registry (:mod:`experiments.registry`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import time
 from collections.abc import Sequence
 
 from benchmarks import activation as bench_activation
-from experiments.mnist import depth_sweep, noise_robustness
-from experiments.mnist.configs import depth_sweep as depth_sweep_configs
-from experiments.mnist.configs import noise_robustness as noise_configs
+from experiments import registry
 from experiments.paper import fig1_activations
 from nish_jax.data import DataError, DataNotFoundError, download, load
 
@@ -56,17 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if find_or_download_mnist() is None:
         return 2
     results = {}
-    for step, (title, module, configs) in enumerate(
-        (
-            ("Fig. 2a: depth sweep", depth_sweep, depth_sweep_configs),
-            ("Fig. 2b/2c: noise robustness", noise_robustness, noise_configs),
-        ),
-        start=3,
-    ):
+    for step, name in enumerate(("depth_sweep", "noise_robustness"), start=3):
+        spec = registry.get(name)
+        title = spec.title
         print(f"\n== {step}/4  {title} on MNIST (QUICK config)", flush=True)
-        config = configs.get_config("quick")
+        config = spec.get_config("quick")
         config.output_root = args.output_root
-        results[title] = module.run(config)
+        results[title] = spec.run(config)
 
     minutes = (time.perf_counter() - started) / 60
     print(f"\n== Demo done in {minutes:.1f} min (MNIST runs: QUICK, not the paper's protocol).")
@@ -74,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for title, result in results.items():
         print(f"{title}:  {result.files['figure']}")
         print(f"    {result.files['table']}, summary.md, runs.csv, comparisons.csv")
-    print("Full scale: --config experiments/configs/<experiment>.py:full (see the README)")
+    print("Full scale: python -m experiments <experiment> --config=full (see docs/experiments.md)")
     return 0
 
 

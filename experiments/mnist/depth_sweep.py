@@ -70,13 +70,20 @@ def comparisons(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     )
 
 
-def _cell(runs, spread: str, **where: Any) -> str:
-    values = grid.values_of(runs, METRIC, **where)
-    if not values:
-        return ""
-    text = report.format_mean_spread(stats.summarize(values), spread)
+def cell_summary(runs, **where: Any) -> dict[str, Any]:
+    """One cell's numbers: its runs, diverged runs and the summary of the finished ones."""
     diverged, total = grid.diverged_count(runs, **where)
-    return f"{text} ({diverged} of {total} diverged)" if diverged else text
+    summary = stats.summarize(grid.values_of(runs, METRIC, **where))
+    return {"runs": total, "diverged": diverged, "summary": summary}
+
+
+def format_cell(cell: Mapping[str, Any], spread: str) -> str:
+    """``"mean ± spread"``, with the diverged runs where there are any; "-" for no runs."""
+    if not cell["runs"]:
+        return "-"
+    text = report.format_mean_spread(cell["summary"], spread)
+    diverged = cell["diverged"]
+    return f"{text} ({diverged} of {cell['runs']} diverged)" if diverged else text
 
 
 def make_table(
@@ -90,18 +97,18 @@ def make_table(
     cells, numeric = [], []
     for depth, factor in cells_of:
         where = {"depth": depth, "lr_factor": factor}
+        found = {act: cell_summary(runs, activation=act, **where) for act in acts}
         line = [str(depth), f"{factor:g}"]
-        line += [_cell(runs, config.spread, activation=act, **where) or "-" for act in acts]
-        for act in acts:
-            summary = stats.summarize(grid.values_of(runs, METRIC, activation=act, **where))
-            diverged, total = grid.diverged_count(runs, activation=act, **where)
-            if total:
+        line += [format_cell(found[act], config.spread) for act in acts]
+        for act, cell in found.items():
+            if cell["runs"]:
+                summary = cell["summary"]
                 numeric.append(
                     {
                         **where,
                         "activation": act,
-                        "runs": total,
-                        "diverged": diverged,
+                        "runs": cell["runs"],
+                        "diverged": cell["diverged"],
                         "mean": summary.mean,
                         "std": summary.std,
                         "ci95_low": summary.ci_low,
