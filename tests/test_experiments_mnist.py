@@ -106,7 +106,7 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys
     config.depths, config.primary_depths, config.learning_rate_factors = (1,), (1,), ()
     first = experiment.run(depth_sweep, config)
     left = (
-        f"depth sweep [smoke]: {{}} of 4 programs recorded in {tmp_path / 'finished'}; {{}} to run"
+        f"depth_sweep [smoke]: {{}} of 4 programs recorded in {tmp_path / 'finished'}; {{}} to run"
     )
     assert left.format(0, 4) in capsys.readouterr().out
     published = report.read_csv(first.files["runs"])

@@ -288,8 +288,11 @@ def test_imagenet100_folder_check_names_missing_and_unexpected_classes(tmp_path)
 
 def test_imagenet100_points_map_the_papers_networks_and_their_initialisation(tmp_path):
     config = imagenet100_configs.get_config("paper")
+    config.output_root, config.check_classes = str(tmp_path), False
+    pretrained = tmp_path / "imagenet100_table" / "paper" / "pretrained"
+    pretrained.mkdir(parents=True)
     for tag in config.pretrained_tags.values():  # already converted: points() reuses the files
-        (tmp_path / f"{tag}.npz").touch()
+        (pretrained / f"{tag}.npz").touch()
     found = {
         (p.keys["network"], p.activation): (
             p.train.model,
@@ -298,10 +301,10 @@ def test_imagenet100_points_map_the_papers_networks_and_their_initialisation(tmp
             p.train.learning_rate,
             p.train.augmentation.image_size,
         )
-        for p in imagenet100_table.points(config, str(tmp_path))
+        for p in imagenet100_table.points(config)
     }
-    effnet = str(tmp_path / "tf_efficientnet_b0.ap_in1k.npz")
-    tinynet_b = str(tmp_path / "tinynet_b.in1k.npz")
+    effnet = str(pretrained / "tf_efficientnet_b0.ap_in1k.npz")
+    tinynet_b = str(pretrained / "tinynet_b.in1k.npz")
     for act in ("mish", "nish"):
         assert found.pop(("mobilenetv2", act)) == ("mobilenetv2_100", "scratch", "", 1e-3, 224)
         assert found.pop(("tinynet_c", act)) == ("tinynet_c", "scratch", "", 1e-3, 184)

@@ -85,10 +85,7 @@ def make_table(
     """One row per network and epoch column: per activation our mean accuracy, mean loss and
     standard deviation (the paper's layout) and the paper's; then Nish - Mish, paired."""
     acts = list(config.activations)
-    columns = ["Network", "Epochs"]
-    for act in acts:
-        columns += [f"{act} acc / loss / std (ours)", f"{act} (paper)"]
-    columns += ["Nish - Mish [95% CI] (ours)", "p (Holm)"]
+    columns = report.beside_paper_columns(["Network", "Epochs"], acts, "acc / loss / std")
     cells, numeric = [], []
     for network in config.networks:
         for epochs in sorted(config.epochs):
@@ -209,12 +206,6 @@ def summary_lines(config, runs, compared, table) -> list[str]:
     return lines + protocol_notes(config, runs)
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Every network and activation, read at each epoch budget."""
-    return grid.train_grid(
-        points(config),
-        output_root=config.output_root,
-        vmap_seeds=config.vmap_seeds,
-        measurement=grid.at_epochs(sorted(config.epochs)),
-        description=f"Table 1 [{config.name}]",
-    )
+def measurement(config: ml_collections.ConfigDict) -> grid.Measurement:
+    """Each run's test metrics at every epoch budget of the config."""
+    return grid.at_epochs(sorted(config.epochs))

@@ -4,7 +4,9 @@ An experiment module declares ``EXPERIMENT`` (its name: the command and the resu
 ``TITLE``, and these functions:
 
 - ``check_config(config)``: reject a bad value before anything trains (ValueError naming it);
-- ``train(config) -> rows``: every run's row, trained, resumed or read from the records store;
+- ``points(config)`` (the grid of training programs, :mod:`experiments.core.grid`) and
+  ``measurement(config)`` (what is measured on each trained program, or None); or, for an
+  experiment with its own trainer, ``train(config) -> rows``;
 - ``comparisons(config, rows)``: the numbers (paired comparisons, :mod:`experiments.core.stats`);
 - ``make_table(config, rows, compared)``, ``make_figure(config, rows, compared)`` and
   ``summary_lines(config, rows, compared, table)``: their presentation.
@@ -23,7 +25,7 @@ from typing import Any, Protocol
 import ml_collections
 from matplotlib.figure import Figure
 
-from experiments.core import report
+from experiments.core import grid, report
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ class ExperimentModule(Protocol):
 
     def check_config(self, config: ml_collections.ConfigDict) -> None: ...
 
-    def train(self, config: ml_collections.ConfigDict) -> list[dict[str, Any]]: ...
+    def points(self, config: ml_collections.ConfigDict) -> list[grid.Point]: ...
+
+    def measurement(self, config: ml_collections.ConfigDict) -> grid.Measurement | None: ...
 
     def comparisons(
         self, config: ml_collections.ConfigDict, rows: Sequence[Mapping[str, Any]]
@@ -85,7 +89,21 @@ def run(module: ExperimentModule, config: ml_collections.ConfigDict) -> report.R
     """Check ``config``, train (or read) every run, and publish the outputs."""
     module.check_config(config)
     report.enable_compilation_cache(config.output_root)
-    return publish(module, config, module.train(config))
+    return publish(module, config, train(module, config))
+
+
+def train(module: ExperimentModule, config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+    """Every run's row: the module's own trainer, or its grid of programs (trained, resumed or
+    read from the records store, and measured)."""
+    if hasattr(module, "train"):
+        return module.train(config)
+    return grid.train_grid(
+        module.points(config),
+        output_root=config.output_root,
+        vmap_seeds=config.vmap_seeds,
+        measurement=module.measurement(config),
+        description=f"{module.EXPERIMENT} [{config.name}]",
+    )
 
 
 def publish(

@@ -159,6 +159,17 @@ def primary_lines(
     return lines
 
 
+def beside_paper_columns(
+    keys: Sequence[str], activations: Sequence[str], ours: str
+) -> list[str]:
+    """The columns of a table with the paper's numbers beside ours: ``keys``, then per
+    activation ``"<act> <ours> (ours)"`` and ``"<act> (paper)"``, then Nish - Mish and its p."""
+    columns = list(keys)
+    for act in activations:
+        columns += [f"{act} {ours} (ours)", f"{act} (paper)"]
+    return [*columns, "Nish - Mish [95% CI] (ours)", "p (Holm)"]
+
+
 def check_spread(spread: str) -> None:
     if spread not in SPREADS:
         raise ValueError(

@@ -69,8 +69,8 @@ def check_classes(dataset: Dataset, expected: Sequence[str]) -> None:
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-    report.check_spread(config.spread)
     """ValueError naming any network that is not one of the paper's Table 2 names."""
+    report.check_spread(config.spread)
     unknown = [name for name in config.networks if name not in paper_results.TABLE2_MODELS]
     if unknown:
         raise ValueError(
@@ -133,8 +133,13 @@ def convert_pretrained(model: str, weights: str, output: str) -> str:
     return save_variables(backbone, output)
 
 
-def points(config: ml_collections.ConfigDict, pretrained_dir: str) -> list[grid.Point]:
-    """Convert the pretrained weights (once), then one point per network and activation."""
+def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
+    """Check the data's classes (``config.check_classes``), convert the pretrained weights once
+    (into the result's ``pretrained/`` folder), then one point per network and activation."""
+    if config.check_classes:
+        check_data(config)
+    results = report.results_dir(config.output_root, EXPERIMENT, config.name)
+    pretrained_dir = os.path.join(results, "pretrained")
     found = []
     for name in config.networks:
         model = paper_results.TABLE2_MODELS[name]
@@ -183,10 +188,7 @@ def make_table(
     """One row per network: its initialisation, each activation's mean top-1 ± sd and the
     paper's, then Nish - Mish paired over seeds."""
     acts = list(config.activations)
-    columns = ["Network", "Init"]
-    for act in acts:
-        columns += [f"{act} top-1 (%) ours", f"{act} (paper)"]
-    columns += ["Nish - Mish [95% CI]", "p (Holm)"]
+    columns = report.beside_paper_columns(["Network", "Init"], acts, "top-1 (%)")
     cells, numeric = [], []
     for name in config.networks:
         mine = [r for r in runs if r["network"] == name]
@@ -244,18 +246,9 @@ def protocol_notes(config: ml_collections.ConfigDict) -> list[str]:
     ]
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Check the data, then every network and activation, read at the last epoch."""
-    if config.check_classes:
-        check_data(config)
-    directory = report.results_dir(config.output_root, EXPERIMENT, config.name)
-    return grid.train_grid(
-        points(config, os.path.join(directory, "pretrained")),
-        output_root=config.output_root,
-        vmap_seeds=config.vmap_seeds,
-        measurement=grid.at_epochs([config.train.num_epochs]),
-        description=f"Table 2 [{config.name}]",
-    )
+def measurement(config: ml_collections.ConfigDict) -> grid.Measurement:
+    """Each run's test metrics after the last epoch."""
+    return grid.at_epochs([config.train.num_epochs])
 
 
 def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared):

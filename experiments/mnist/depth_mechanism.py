@@ -187,15 +187,8 @@ MEASURED = (
 )
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Every program of every arm, trained (or read) and measured."""
-    return grid.train_grid(
-        points(config),
-        output_root=config.output_root,
-        vmap_seeds=config.vmap_seeds,
-        measurement=measure_mechanism(config),
-        description=f"depth mechanism [{config.name}]",
-    )
+def measurement(config: ml_collections.ConfigDict) -> grid.Measurement:
+    return measure_mechanism(config)
 
 
 def long_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

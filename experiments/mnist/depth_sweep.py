@@ -241,11 +241,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     report.check_spread(config.spread)
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Every run of the sweep and its controls (trained, resumed or read from the store)."""
-    return grid.train_grid(
-        points(config),
-        output_root=config.output_root,
-        vmap_seeds=config.vmap_seeds,
-        description=f"depth sweep [{config.name}]",
-    )
+def measurement(config: ml_collections.ConfigDict) -> None:
+    """The sweep reads only each program's final metrics."""
+    return None

@@ -344,12 +344,5 @@ def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
     ]
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Every (depth, activation) measured at initialisation and after training."""
-    return grid.train_grid(
-        points(config),
-        output_root=config.output_root,
-        vmap_seeds=config.vmap_seeds,
-        measurement=measure_flow(config),
-        description=f"gradient flow [{config.name}]",
-    )
+def measurement(config: ml_collections.ConfigDict) -> grid.Measurement:
+    return measure_flow(config)

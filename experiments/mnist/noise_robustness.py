@@ -310,13 +310,6 @@ def summary_lines(config, runs, compared, table) -> list[str]:
     ]
 
 
-def train(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
-    """Every network trained and tested in the config's protocol."""
-    clean = config.protocol == "clean_training"
-    return grid.train_grid(
-        points(config),
-        output_root=config.output_root,
-        vmap_seeds=config.vmap_seeds,
-        measurement=measure_every_level(config) if clean else None,
-        description=f"noise robustness [{config.name}]",
-    )
+def measurement(config: ml_collections.ConfigDict) -> grid.Measurement | None:
+    """Clean training: every trained program tested at every level; noisy training: none."""
+    return measure_every_level(config) if config.protocol == "clean_training" else None
