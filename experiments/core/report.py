@@ -159,9 +159,7 @@ def primary_lines(
     return lines
 
 
-def beside_paper_columns(
-    keys: Sequence[str], activations: Sequence[str], ours: str
-) -> list[str]:
+def beside_paper_columns(keys: Sequence[str], activations: Sequence[str], ours: str) -> list[str]:
     """The columns of a table with the paper's numbers beside ours: ``keys``, then per
     activation ``"<act> <ours> (ours)"`` and ``"<act> (paper)"``, then Nish - Mish and its p."""
     columns = list(keys)
