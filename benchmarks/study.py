@@ -33,7 +33,7 @@ from experiments.cifar10 import study as cifar10_study
 from experiments.cifar10.airbench import BN_EPSILON, BN_MOMENTUM, LOGIT_SCALE, WHITENING_SIZE
 from experiments.cifar10.airbench_recipe import DeviceData, Programs, Recipe
 from experiments.cifar10.configs.cifar10_study import get_config
-from experiments.core import provenance
+from experiments.core import experiment, provenance
 from nish_jax.activations import get_activation
 
 VMAPPED_SEEDS = 4  # the group size measured against one seed at a time
@@ -238,7 +238,7 @@ def bench_study(args: argparse.Namespace) -> None:
     )
     print(f"Setup and the seeds measurement: {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
-    results = cifar10_study.run(config)
+    results = experiment.run(cifar10_study, config)
     wall = time.perf_counter() - started
     print(
         f"The {config.name} variant: {len(results.runs)} runs in {wall:.0f} s "

@@ -19,6 +19,10 @@ recomputed:
   ``runs.csv``.
 
 It refuses a record it cannot place (an unknown data source or device) rather than guess.
+
+2026-12-03: the gradient-flow measurement's version 2 measures in train mode and eval mode; a
+committed gradient-flow result of version 1 was measured in eval mode only, so its rows get
+``mode`` = eval (:func:`eval_mode_gradient_flow`).
 """
 
 from __future__ import annotations
@@ -118,11 +122,30 @@ def symbolic_runs_csv(root: str) -> int:
     return count
 
 
+def eval_mode_gradient_flow(root: str) -> int:
+    """Give the rows of committed version-1 gradient-flow results their mode (eval)."""
+    count = 0
+    for path in sorted(glob.glob(os.path.join(root, "gradient_flow", "*", "runs.csv"))):
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        if not rows or "mode" in rows[0]:
+            continue
+        columns = list(rows[0])
+        columns.insert(columns.index("stage") + 1, "mode")
+        with open(path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows({**row, "mode": "eval"} for row in rows)
+        count += 1
+    return count
+
+
 def main(root: str = os.path.join("docs", "results")) -> None:
     store = RecordStore(root)
     print(f"engine records migrated: {migrate_engine_records(root, store)}")
     print(f"CIFAR-10 study records moved into the store: {migrate_study_records(root, store)}")
     print(f"runs.csv files with a symbolic data source: {symbolic_runs_csv(root)}")
+    print(f"gradient-flow results given their (eval) mode: {eval_mode_gradient_flow(root)}")
 
 
 if __name__ == "__main__":

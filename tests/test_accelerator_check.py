@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "accelerator_check.sh"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "accelerator_check.sh"
 TITLES = (
     "## CIFAR-10 study: smoke variant, timed",
     "## Activation benchmark",

@@ -208,8 +208,9 @@ def test_gradient_flow_smoke_reuses_the_depth_sweeps_runs(output_root):
     results = experiment.run(gradient_flow, smoke(gradient_flow_configs, output_root))
     assert run_dirs(output_root) == before  # the same training: nothing trained again
     rows = check_outputs(results, ("relu", "nish"))
-    # activations x stages x seeds x layers (1 + 3)
-    assert len(rows) == 2 * 2 * 2 * (1 + 3)
+    # activations x stages x modes x seeds x layers (1 + 3)
+    assert len(rows) == 2 * 2 * 2 * 2 * (1 + 3)
+    assert {r["mode"] for r in rows} == {"train", "eval"}
     # meta.json counts runs (2 depths x 2 activations x 2 seeds), not their rows
     here = computed_on(jax.devices())
     assert json.load(open(results.files["meta"]))["trained_on"] == {here: 8}
@@ -304,21 +305,33 @@ def direct_kernel_norms(model, variables, image, label) -> list[float]:
 
 
 @pytest.mark.parametrize("act", ["relu", "nish"])
-def test_gradient_flow_per_example_on_real_batch(mnist_batch, act):
+def test_gradient_flow_per_layer_in_both_batchnorm_modes_on_a_real_batch(mnist_batch, act):
+    """Eval mode: each example's kernel gradient on its own (as plain jax.grad gives it); train
+    mode: through the batch's statistics, so it differs. ReLU blocks about half the units at
+    init, Nish none."""
     inputs, labels = mnist_batch
     model = create_model("mlp", num_classes=10, act=act, depth=3, width=32)
     variables = model.init(jax.random.key(0), inputs[:1], train=False)
-    flow = gradient_flow.make_gradient_flow(model, chunk_size=8)(variables, inputs, labels)
-    assert flow.kernel_norms.shape == flow.preactivation_norms.shape == (16, 3)
-    assert flow.dead_fraction.shape == (16, 3)
-    assert np.all(flow.kernel_norms > 0)
-    np.testing.assert_allclose(
-        flow.kernel_norms[5], direct_kernel_norms(model, variables, inputs[5], labels[5]), rtol=1e-4
+    key = jax.random.key(1)
+    found = {
+        mode: gradient_flow.layer_statistics(
+            model, variables, inputs, labels, mode=mode, dropout_key=key, chunk_size=8
+        )
+        for mode in gradient_flow.MODES
+    }
+    eval_mode = found["eval"]
+    assert all(values.shape == (3,) for values in eval_mode.values())
+    direct = np.mean(
+        [direct_kernel_norms(model, variables, x, y) for x, y in zip(inputs, labels, strict=True)],
+        axis=0,
     )
-    if act == "relu":  # every unit below zero has a zero gradient: about half of them at init
-        assert 0.2 < flow.dead_fraction.mean() < 0.8
-    else:  # Nish's derivative is nonzero almost everywhere
-        assert np.all(flow.dead_fraction == 0.0)
+    np.testing.assert_allclose(eval_mode["kernel_grad_norm"], direct, rtol=1e-4)
+    assert not np.allclose(found["train"]["kernel_grad_norm"], direct, rtol=1e-2)
+    for statistics in found.values():
+        if act == "relu":
+            assert 0.2 < statistics["dead_fraction"].mean() < 0.8
+        else:  # Nish's derivative is nonzero almost everywhere
+            assert np.all(statistics["dead_fraction"] == 0.0)
 
 
 def test_demo_offline_without_data_says_how_to_provide_it(tmp_path, monkeypatch, capsys):

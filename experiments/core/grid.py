@@ -28,7 +28,7 @@ import ml_collections
 
 from experiments.core import provenance
 from experiments.core.records import RecordKey, RecordStore, measurement_key
-from nish_jax.train import machine, read_rows, train_and_evaluate
+from nish_jax.train import TrainResult, machine, read_rows, train_and_evaluate
 from nish_jax.train.config import fingerprint
 from nish_jax.train.progress import progress_bar
 
@@ -58,7 +58,7 @@ class Measurement:
     program measured once is never trained or measured again."""
 
     key: str
-    measure: Callable[[ml_collections.ConfigDict, dict[str, Any]], list[dict[str, Any]]]
+    measure: Callable[[ml_collections.ConfigDict, TrainResult], list[dict[str, Any]]]
 
 
 def engine_config(
@@ -193,14 +193,14 @@ def recorded_or_trained(
             workdir,
             store.path(key),
             trained_on(plain),
-            trained_on(result),
+            trained_on(final),
         )
     if measurement is None:
         return plain
     return store.put(wanted, {**final, "measured": list(measurement.measure(train, result))})
 
 
-def final_record(result: Mapping[str, Any]) -> dict[str, Any]:
+def final_record(result: TrainResult) -> dict[str, Any]:
     """What a record keeps of a finished program: its runs' final metrics, where its data was
     found (symbolically) and what it was computed on."""
     return {
@@ -269,7 +269,7 @@ def at_epochs(epochs: Sequence[int]) -> Measurement:
     constant-schedule run read at 50, 100 and 150 epochs is three budgets of the same seed). A run
     that diverged by then, or stopped before, is a diverged row."""
 
-    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
+    def measure(train: ml_collections.ConfigDict, result: TrainResult) -> list[dict[str, Any]]:
         history = {(row["run"], row["epoch"]): row for row in read_rows(result.workdir, "epochs")}
         rows = []
         for run in range(train.num_runs):

@@ -18,14 +18,14 @@ state is at hand, and the measurements are kept in the records store beside it:
   training sees it), on a fixed test batch: the variance shift of Li et al. (CVPR 2019); 1 when
   the two modes agree. ``recalibrated_var_shift_*``: the same after recalibration.
 - ``grad_ratio_*``: log10 of the first over the last hidden layer's mean per-example kernel
-  gradient norm (:func:`nish_jax.analysis.model_grad_norms`), in train mode (batch statistics,
+  gradient norm (:func:`nish_jax.analysis.model_grad_norms`, through
+  :func:`experiments.mnist.gradient_flow.layer_statistics`), in train mode (batch statistics,
   dropout on: what training sees) and eval mode, at initialisation and after training.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,10 +35,10 @@ import ml_collections
 import numpy as np
 
 from experiments.core import grid, records, report, stats
-from experiments.mnist.gradient_flow import probe_batch
-from nish_jax.analysis import model_grad_norms, recalibrate_batch_stats, signal_propagation
+from experiments.mnist.gradient_flow import layer_statistics, probe_batch
+from nish_jax.analysis import recalibrate_batch_stats, signal_propagation
 from nish_jax.data import load
-from nish_jax.train import make_evaluator, sharding
+from nish_jax.train import TrainResult, make_evaluator, sharding
 from nish_jax.train.components import build_setup, load_split
 
 EXPERIMENT = "depth_mechanism"
@@ -90,20 +90,11 @@ def _with_runs_axis(variables: Mapping[str, Any]) -> dict[str, Any]:
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], dict(variables))
 
 
-def _grad_ratio(model, variables, inputs, labels, train: bool, key) -> float:
-    """log10 of the first over the last hidden layer's (``dense<i>``) mean per-example kernel
-    gradient norm."""
-    norms = model_grad_norms(
-        model,
-        variables,
-        inputs,
-        labels,
-        train=train,
-        dropout_key=key if train else None,
-        chunk_size=32,
-    ).params
-    hidden = sorted((n for n in norms if re.fullmatch(r"dense\d+", n)), key=lambda n: int(n[5:]))
-    first, last = (float(np.mean(norms[name]["kernel"])) for name in (hidden[0], hidden[-1]))
+def _grad_ratio(model, variables, inputs, labels, mode: str, key) -> float:
+    """log10 of the first over the last hidden layer's mean per-example kernel gradient norm
+    (:func:`experiments.mnist.gradient_flow.layer_statistics`)."""
+    norms = layer_statistics(model, variables, inputs, labels, mode=mode, dropout_key=key)
+    first, last = (float(norms["kernel_grad_norm"][i]) for i in (0, -1))
     return math.log10(first / last) if first > 0 and last > 0 else math.nan
 
 
@@ -125,7 +116,7 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
     )
     key = jax.random.key(config.probe_seed)
 
-    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
+    def measure(train: ml_collections.ConfigDict, result: TrainResult) -> list[dict[str, Any]]:
         setup = build_setup(train, sharding.make_mesh())
         model = setup.model
         train_set = load_split(train, "train")
@@ -158,7 +149,7 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
                     "recalibrated_var_shift_max": max(recalibrated_shift),
                     **{
                         f"grad_ratio_{stage}_{mode}": _grad_ratio(
-                            model, state, grad_inputs, grad_labels, mode == "train", key
+                            model, state, grad_inputs, grad_labels, mode, key
                         )
                         for stage, state in (("init", start), ("trained", variables))
                         for mode in ("train", "eval")

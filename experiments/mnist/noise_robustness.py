@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 
 from experiments.core import grid, records, report, stats
-from nish_jax.train import make_evaluator
+from nish_jax.train import TrainResult, make_evaluator
 from nish_jax.train.components import load_split
 
 EXPERIMENT = "noise_robustness"
@@ -103,7 +103,7 @@ def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
 def measure_every_level(config: ml_collections.ConfigDict) -> grid.Measurement:
     """Test the trained weights of a program at every noise level (clean training)."""
 
-    def measure(train: ml_collections.ConfigDict, result: dict[str, Any]) -> list[dict[str, Any]]:
+    def measure(train: ml_collections.ConfigDict, result: TrainResult) -> list[dict[str, Any]]:
         evaluate = make_evaluator(train, load_split(train, "test"))
         rows = []
         for noise in config.noise_levels:

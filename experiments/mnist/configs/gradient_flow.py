@@ -35,13 +35,17 @@ def get_config(variant: str = "quick") -> ConfigDict:
     config.activations = tuple(dict.fromkeys([*sweep.activations, *sweep.control_activations]))
     config.depths = sweep.primary_depths
     config.vmap_seeds = sweep.vmap_seeds
-    config.num_examples = 256
+    config.num_examples = 256  # probe images (eval mode)
+    config.train_mode_examples = 64  # of them in train mode, whose cost grows with its square
+    config.dropout_seed = 0  # the dropout key of the train-mode measurement
     config.train = sweep.train
     if variant == "quick":
         config.depths = (2, 20)
         config.num_examples = 128
+        config.train_mode_examples = 32
     elif variant == "smoke":
         config.activations = sweep.activations
         config.depths = sweep.depths
         config.num_examples = 32
+        config.train_mode_examples = 16
     return config
