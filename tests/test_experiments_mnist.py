@@ -377,3 +377,33 @@ def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(tmp_
         "arm=no_dropout, measure=test_top1_percent",
         "arm=origin, measure=recalibrated_test_top1_percent",
     ]
+
+
+def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_root):
+    """The confirmatory run's endpoint on the smoke networks: the rise in loss from clean to
+    noisy inputs per seed, its primary family as the config names it, and beside each primary
+    comparison the smallest difference it could detect."""
+    config = smoke(noise_configs, output_root, protocol="clean_training", endpoint="robustness")
+    results = experiment.run(noise_robustness, config)
+    primary = [c for c in results.comparisons if c["primary"]]
+    assert {(c["cell"], c["baseline"]) for c in primary} == {
+        ("depth=1, noise_std=rise", "relu"),
+        ("depth=2, noise_std=rise", "relu"),
+    }
+    rises = noise_robustness.endpoint_rows(config, results.runs)
+    clean = {
+        (r["depth"], r["activation"], r["seed"]): r["test_loss"]
+        for r in results.runs
+        if r["noise_std"] == 0.0
+    }
+    noisy = {
+        (r["depth"], r["activation"], r["seed"]): r["test_loss"]
+        for r in results.runs
+        if r["noise_std"] == 1.0
+    }
+    for row in rises:
+        key = (row["depth"], row["activation"], row["seed"])
+        assert row["test_loss_rise"] == pytest.approx(noisy[key] - clean[key])
+    summary = "\n".join(results.summary)
+    assert "Smallest detectable difference (80% power, alpha 0.025" in summary
+    assert "Clean test accuracy (noise 0" in summary and "1 layers: relu" in summary

@@ -129,3 +129,17 @@ def test_compare_activations_pairs_by_seed_and_refuses_unpaired():
         stats.compare_activations(
             runs[:-1], cell_keys=("depth",), metric="acc", higher_is_better=True
         )
+
+
+def test_a_comparison_knows_the_smallest_difference_it_could_detect():
+    """Read back from a comparison's own interval, the spread gives the same detectable
+    difference as the spread of the differences themselves."""
+    rng = np.random.default_rng(0)
+    values, baseline = rng.normal(1.0, 1.0, 12), rng.normal(0.0, 1.0, 12)
+    row = stats.paired_comparison(values, baseline)
+    spread = float(np.std(values - baseline, ddof=1))
+    found = stats.detectable_difference(vars(row) | {"n_pairs": row.n_pairs}, alpha=0.0125)
+    assert found == pytest.approx(
+        stats.minimum_detectable_difference(spread, 12, alpha=0.0125), rel=1e-6
+    )
+    assert math.isnan(stats.detectable_difference({"n_pairs": 1, "ci_low": 0, "ci_high": 1}))

@@ -176,6 +176,20 @@ def minimum_detectable_difference(
     return effect * sd_of_differences
 
 
+def detectable_difference(
+    comparison: Mapping[str, Any], *, alpha: float = 0.05, power: float = 0.8
+) -> float:
+    """The smallest true difference a comparison row (of :func:`compare_activations`) could
+    detect with ``power`` at level ``alpha``, with the spread of its own paired differences
+    (read back from its 95% interval). NaN where the row has no interval."""
+    n = int(comparison["n_pairs"])
+    width = comparison["ci_high"] - comparison["ci_low"]
+    if n < 2 or not math.isfinite(width):
+        return math.nan
+    sd = width / 2 / float(scipy_stats.t.ppf(0.975, n - 1)) * math.sqrt(n)
+    return minimum_detectable_difference(sd, n, alpha=alpha, power=power)
+
+
 def welch_from_summaries(
     mean_a: float, std_a: float, n_a: int, mean_b: float, std_b: float, n_b: int
 ) -> float:

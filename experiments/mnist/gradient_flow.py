@@ -173,7 +173,9 @@ def per_run(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "diverged": diverged,
                 # math.log10 (the C library's), not np.log10, whose SIMD paths differ by CPU in
                 # the last bits: republishing on another machine gives the same files
-                "log10_first_over_last": math.log10(first / last) if last > 0 else math.nan,
+                "log10_first_over_last": (
+                    math.log10(first / last) if first > 0 and last > 0 else math.nan
+                ),
                 "dead_percent": 100 * float(np.mean([row["dead_fraction"] for row in layers])),
             }
         )

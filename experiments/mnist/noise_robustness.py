@@ -302,12 +302,46 @@ def seeds_text(config: ml_collections.ConfigDict) -> str:
 
 
 def summary_lines(config, runs, compared, table) -> list[str]:
-    return [
+    lines = [
         f"- Scale: {scale(config)}.",
         f"- Primary endpoint: {ENDPOINT_NAMES[config.endpoint]}; Nish minus each other "
         "activation (negative: Nish lower), paired, Holm-adjusted:",
         *report.primary_lines(compared, digits=3),
     ]
+    if config.endpoint == "robustness":
+        lines += power_lines(compared) + clean_accuracy_lines(config, runs)
+    return lines
+
+
+def power_lines(compared: Sequence[Mapping[str, Any]]) -> list[str]:
+    """For each primary comparison, the smallest true difference it could detect with 80%
+    power at Holm's strictest level (0.05 over the family's size): what a null result rules
+    out."""
+    family = [row for row in compared if row["primary"]]
+    alpha = 0.05 / max(1, len(family))
+    lines = [f"- Smallest detectable difference (80% power, alpha {alpha:.4g}, its own spread):"]
+    for row in family:
+        detectable = stats.detectable_difference(row, alpha=alpha)
+        lines.append(f"  - {row['cell']}: vs {row['baseline']} {detectable:.3f}")
+    return lines
+
+
+def clean_accuracy_lines(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """Mean clean test accuracy per depth and activation, against the 98% convergence target."""
+    lines = ["- Clean test accuracy (noise 0; the target was at least 98%):"]
+    for depth in config.depths:
+        cells = []
+        for act in config.activations:
+            summary = stats.summarize(
+                grid.values_of(
+                    runs, "test_top1_percent", activation=act, depth=depth, noise_std=0.0
+                )
+            )
+            cells.append(f"{act} {summary.mean:.2f}%")
+        lines.append(f"  - {depth} layers: {', '.join(cells)}")
+    return lines
 
 
 def measurement(config: ml_collections.ConfigDict) -> grid.Measurement | None:
