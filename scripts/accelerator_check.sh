@@ -18,7 +18,7 @@
 # PyPI. With no usable jax at all it makes .venv-accel: pip install -e . plus jax[cuda13] or
 # jax[cuda12] (from nvidia-smi's CUDA version) or jax[tpu] (needs PyPI).
 # Data: CIFAR-10 under $NISH_DATA_DIR, by default ../shared/data, shared/data or .devdata
-# (copy /work/shared/data/cifar10 to .devdata/cifar10 and carry .devdata to a machine without it).
+# (copy ../shared/data/cifar10 to .devdata/cifar10 and carry .devdata to a machine without it).
 set -euo pipefail
 
 MODE=accelerator

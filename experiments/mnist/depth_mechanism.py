@@ -36,7 +36,7 @@ import ml_collections
 import numpy as np
 
 from experiments.core import grid, records, report, stats
-from experiments.mnist.gradient_flow import layer_statistics, probe_batch
+from experiments.mnist.gradient_flow import layer_statistics, probe_batch, run_variables
 from nish_jax.analysis import recalibrate_batch_stats, signal_propagation
 from nish_jax.data import load
 from nish_jax.train import TrainResult, make_evaluator, sharding
@@ -80,11 +80,6 @@ def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
             train.num_runs, train.seed = arm.num_runs, arm.seed
             found.append(grid.Point({"arm": name}, act, train))
     return found
-
-
-def _run_variables(state: Any, run: int) -> dict[str, Any]:
-    take = lambda tree: jax.tree_util.tree_map(lambda x: x[run], tree)  # noqa: E731
-    return {"params": take(state.params), "batch_stats": take(state.batch_stats)}
 
 
 def _with_runs_axis(variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -136,11 +131,11 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
             if result.runs[run]["diverged"]:
                 rows.append({"run": run, **dict.fromkeys(MEASURED, math.nan)})
                 continue
-            variables = _run_variables(result.state, run)
+            variables = run_variables(result.state, run)
             recalibrated = recalibrate_batch_stats(model, variables, batches)
             shift = _variance_shift(model, variables, inputs, key)
             recalibrated_shift = _variance_shift(model, recalibrated, inputs, key)
-            start = _run_variables(initial, run)
+            start = run_variables(initial, run)
             rows.append(
                 {
                     "run": run,

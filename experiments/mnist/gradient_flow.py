@@ -105,7 +105,7 @@ def probe_batch(dataset: Dataset, num_examples: int) -> tuple[jax.Array, jax.Arr
     return inputs, jnp.asarray(batch.labels)
 
 
-def _run_variables(state: Any, run: int) -> dict[str, Any]:
+def run_variables(state: Any, run: int) -> dict[str, Any]:
     """One run's ``params`` and ``batch_stats`` out of a state stacked on the runs axis."""
     take = lambda tree: jax.tree_util.tree_map(lambda x: x[run], tree)  # noqa: E731
     return {"params": take(state.params), "batch_stats": take(state.batch_stats)}
@@ -129,7 +129,7 @@ def measure_flow(config: ml_collections.ConfigDict) -> grid.Measurement:
                 for mode in MODES:
                     found = layer_statistics(
                         setup.model,
-                        _run_variables(state, run),
+                        run_variables(state, run),
                         inputs[: examples[mode]],
                         labels[: examples[mode]],
                         mode=mode,
