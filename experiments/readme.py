@@ -284,7 +284,7 @@ def mnist_claims(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
             parts += ["Not tested: no committed run.", ""]
             continue
         result = found[(tester, names[0])]
-        config, _, _ = load_committed(result["directory"])
+        config, runs, _ = load_committed(result["directory"])
         module = registry.testing(claim).module
         digits = 3 if tester == "noise_robustness" else 2
         tested = [c for c in result["comparisons"] if c["primary"] and claim.selects(c)]
@@ -296,6 +296,9 @@ def mnist_claims(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
             "",
             comparison_table(tested, digits),
         ]
+        if tester == "noise_robustness" and config.endpoint == "robustness":
+            parts += [*module.power_lines(result["comparisons"], claim.selects), ""]
+            parts += [*module.clean_accuracy_lines(config, runs), ""]
         if claim is FIG_2B:
             parts += [silu_versus_relu(found, names[0]), ""]
         if tester == "depth_sweep":
@@ -409,6 +412,52 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
     )
 
 
+MECHANISM_READINGS = {
+    "protocol": "the protocol (H1 supported): Fig. 2a measures how dropout after every "
+    "normalised layer interacts with an activation's shape, not whether deep networks can be "
+    "trained",
+    "shape": "the shape (H2 supported): Nish and ELU stay far ahead without dropout, after "
+    "recalibration and at each activation's better step",
+    "open": "open: neither rule's threshold holds; each difference above says which part of "
+    "each hypothesis held",
+}
+
+
+def depth_mechanism_reading(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
+    """Why deep networks fail in Fig. 2a: the committed depth-mechanism run's primary
+    comparisons and its pre-registered reading, with the depth sweep's x3 runs for the
+    activations its step3x arm leaves out."""
+    from experiments.mnist import depth_mechanism
+
+    if ("depth_mechanism", "full") not in found:
+        return (
+            "Under way: the pre-registered experiment (`experiments/mnist/configs/"
+            "depth_mechanism.py`) has no committed result yet.\n"
+        )
+    result = found[("depth_mechanism", "full")]
+    config, runs, _ = load_committed(result["directory"])
+    sweep = found.get(("depth_sweep", "full"))
+    sweep_runs = load_committed(sweep["directory"])[1] if sweep else []
+    outcome, lines = depth_mechanism.reading(config, runs, result["comparisons"], sweep_runs)
+    primary = [c for c in result["comparisons"] if c["primary"]]
+    return "\n".join(
+        [
+            f"Ours: [depth_mechanism/full]({result['directory']}/summary.md), depth "
+            f"{config.depth}. Primary comparisons (Nish minus the other, accuracy points, paired "
+            "by seed, Holm over the 8):",
+            "",
+            comparison_table(primary, 2),
+            "What the pre-registered reading rule reads (paired mean differences, points; the "
+            "better step of Mish and Nish from the depth sweep's x3 runs):",
+            "",
+            *lines,
+            "",
+            f"Reading: **{MECHANISM_READINGS[outcome]}**.",
+            "",
+        ]
+    )
+
+
 def silu_versus_relu(found: Mapping[tuple[str, str], Mapping[str, Any]], name: str) -> str:
     """Fig. 2b's "Swish better than ReLU" on the committed noise run ``name``: SiLU minus ReLU
     in the primary endpoint at 5 layers, paired by seed (a sentence)."""
@@ -465,6 +514,9 @@ def results_block(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
         "### Fig. 2a: the theory of each activation beside the measured ordering",
         "",
         depth_theory_table(found),
+        "### Fig. 2a: why the deep networks fail here (pre-registered)",
+        "",
+        depth_mechanism_reading(found),
         "### What the paper's own Table 1 supports",
         "",
         paper_support_table(),

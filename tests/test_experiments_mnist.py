@@ -17,10 +17,11 @@ import jax
 import numpy as np
 import optax
 import pytest
+from ml_collections import ConfigDict
 
 from experiments import demo, readme, registry
 from experiments.core import experiment, grid, records, report, stats
-from experiments.mnist import depth_sweep, gradient_flow, noise_robustness
+from experiments.mnist import depth_mechanism, depth_sweep, gradient_flow, noise_robustness
 from experiments.mnist.configs import depth_sweep as depth_sweep_configs
 from experiments.mnist.configs import gradient_flow as gradient_flow_configs
 from experiments.mnist.configs import noise_robustness as noise_configs
@@ -351,16 +352,16 @@ def test_demo_offline_without_data_says_how_to_provide_it(tmp_path, monkeypatch,
     assert not (root / "depth_sweep").exists()
 
 
-def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(tmp_path):
+def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(output_root):
     """Every run of every arm gets its recalibrated and eval-mode training accuracy, its
     per-layer variance shift (recalibration brings it to about 1: the modes then agree) and its
     gradient ratios in train and eval mode; the primary family is the config's 2 cells."""
     spec = registry.get("depth_mechanism")
-    config = smoke(spec.config, str(tmp_path))
+    config = smoke(spec.config, output_root, name="full")  # as the results page looks for it
     results = spec.run(config)
     runs = results.runs
     assert {(r["arm"], r["activation"]) for r in runs} == {
-        (arm, act) for arm in config.arms for act in ("relu", "nish")
+        (arm, act) for arm in config.arms for act in config.arm_settings[arm].activations
     }
     assert {r["seed"] for r in runs if r["arm"] == "no_dropout"} == {100, 101}
     for row in runs:
@@ -377,19 +378,97 @@ def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(tmp_
         "arm=no_dropout, measure=test_top1_percent",
         "arm=origin, measure=recalibrated_test_top1_percent",
     ]
+    # The reading takes Nish's x3 runs, which this arm leaves out, from the depth sweep's.
+    with pytest.raises(ValueError, match="no x3 runs of nish at depth 3"):
+        depth_mechanism.reading(config, runs, results.comparisons, sweep_runs=[])
+    sweep = experiment.run(depth_sweep, smoke(depth_sweep_configs, output_root, name="full"))
+    outcome, lines = depth_mechanism.reading(config, runs, results.comparisons, sweep.runs)
+    assert outcome in ("protocol", "shape", "open")
+    assert "nish" in lines[-3] and "(x3)" in "".join(lines)
+    found = {
+        (name, "full"): readme.read_result(result.directory)
+        for name, result in (("depth_sweep", sweep), ("depth_mechanism", results))
+    }
+    page = readme.depth_mechanism_reading(found)
+    assert f"Reading: **{readme.MECHANISM_READINGS[outcome]}**" in page
+
+
+def mechanism_rows(accuracy: dict, seeds=(0, 1, 2)) -> list[dict]:
+    """Runs of the depth-mechanism design whose every accuracy is ``accuracy[arm][act]`` plus a
+    per-seed wobble (so that the paired tests have a spread)."""
+    return [
+        {
+            "arm": arm,
+            "activation": act,
+            "seed": seed,
+            "diverged": False,
+            **dict.fromkeys(depth_mechanism.ACCURACIES, value + 0.1 * seed * (act == "nish")),
+        }
+        for arm, by_act in accuracy.items()
+        for act, value in by_act.items()
+        for seed in seeds
+    ]
+
+
+@pytest.mark.parametrize(
+    ("origin", "no_dropout", "step3x", "expected"),
+    [
+        # no dropout brings every smooth activation within 2 points of Nish: the protocol
+        (dict(nish=94, elu=94, silu=20, gelu=24, mish=60, relu=11),
+         dict(nish=97, elu=97, silu=96, gelu=96.5, mish=96.8, relu=95), {}, "protocol"),
+        # Nish and ELU far ahead everywhere, at either step: the shape
+        (dict(nish=94, elu=94, silu=20, gelu=24, mish=60, relu=11),
+         dict(nish=97, elu=97, silu=50, gelu=52, mish=70, relu=40),
+         {}, "shape"),
+        # Mish's better step closes the gap (as the committed sweep's x3 has it): open
+        (dict(nish=94, elu=94, silu=20, gelu=24, mish=60, relu=11),
+         dict(nish=97, elu=97, silu=50, gelu=52, mish=70, relu=40),
+         dict(mish=96), "open"),
+    ],
+)  # fmt: skip
+def test_the_depth_mechanism_reading_follows_its_preregistered_rule(
+    origin, no_dropout, step3x, expected
+):
+    config = registry.get("depth_mechanism").config.get_config("full")
+    step3x = {"nish": 97, "mish": 70, "silu": 30, "gelu": 30, "elu": 95, "relu": 20, **step3x}
+    own = {act: step3x[act] for act in config.arm_settings.step3x.activations}
+    runs = mechanism_rows({"origin": origin, "no_dropout": no_dropout, "step3x": own})
+    sweep = [
+        {"depth": 25, "lr_factor": 3.0, "activation": act, "seed": seed, "diverged": False,
+         "test_top1_percent": step3x[act]}
+        for act in ("mish", "nish") for seed in range(5)
+    ]  # fmt: skip
+    compared = depth_mechanism.comparisons(config, runs)
+    outcome, lines = depth_mechanism.reading(config, runs, compared, sweep)
+    assert outcome == expected, lines
 
 
 def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_root):
     """The confirmatory run's endpoint on the smoke networks: the rise in loss from clean to
     noisy inputs per seed, its primary family as the config names it, and beside each primary
-    comparison the smallest difference it could detect."""
-    config = smoke(noise_configs, output_root, protocol="clean_training", endpoint="robustness")
+    comparison the smallest difference it could detect and its reading; the results page gives
+    them under each claim when the run is committed as ``confirm``."""
+    config = smoke(
+        noise_configs,
+        output_root,
+        protocol="clean_training",
+        endpoint="robustness",
+        depths=(5, 10),
+        primary=ConfigDict({"depth5": ("relu",), "depth10": ("relu",)}),
+        name="confirm",
+    )
     results = experiment.run(noise_robustness, config)
     primary = [c for c in results.comparisons if c["primary"]]
     assert {(c["cell"], c["baseline"]) for c in primary} == {
-        ("depth=1, noise_std=rise", "relu"),
-        ("depth=2, noise_std=rise", "relu"),
+        ("depth=5, noise_std=rise", "relu"),
+        ("depth=10, noise_std=rise", "relu"),
     }
+    found = {("noise_robustness", "confirm"): readme.read_result(results.directory)}
+    page = readme.mnist_claims(found)
+    for depth in (5, 10):
+        (line,) = [x for x in page.splitlines() if x.startswith(f"  - depth={depth}, ")]
+        assert any(word in line for word in ("significant", "alike at this", "inconclusive"))
+    assert "points short)" in page and "10 layers: relu" in page
     rises = noise_robustness.endpoint_rows(config, results.runs)
     clean = {
         (r["depth"], r["activation"], r["seed"]): r["test_loss"]
@@ -406,4 +485,31 @@ def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_roo
         assert row["test_loss_rise"] == pytest.approx(noisy[key] - clean[key])
     summary = "\n".join(results.summary)
     assert "Smallest detectable difference (80% power, alpha 0.025" in summary
-    assert "Clean test accuracy (noise 0" in summary and "1 layers: relu" in summary
+    assert "Clean test accuracy (noise 0" in summary and "5 layers: relu" in summary
+    assert "points short)" in summary  # 256 training images: far from the 98% target
+
+
+@pytest.mark.parametrize(
+    ("ci", "p_holm", "reading"),
+    [
+        ((-0.030, -0.010), 0.01, "significant, Nish's rise smaller"),
+        ((+0.010, +0.030), 0.01, "significant, Nish's rise larger"),
+        ((-0.004, +0.004), 0.60, "alike at this power"),
+        ((-0.045, +0.005), 0.12, "inconclusive"),
+    ],
+)
+def test_each_primary_noise_comparison_is_read_by_the_preregistered_rule(ci, p_holm, reading):
+    """Significant either way, alike (a null whose CI lies inside +- the detectable difference,
+    about 1.4 CI half-widths at 40 pairs) or inconclusive (a null that rules nothing out)."""
+    row = {
+        "cell": "depth=10, noise_std=rise",
+        "baseline": "mish",
+        "primary": True,
+        "n_pairs": 40,
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "mean_diff": sum(ci) / 2,
+        "p_holm": p_holm,
+    }
+    (line,) = noise_robustness.power_lines([row])[1:]
+    assert reading in line

@@ -67,6 +67,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     for arm, _ in config.primary:
         if arm not in config.arms:
             raise ValueError(f"config.primary names arm {arm!r}; valid: {', '.join(config.arms)}")
+    for act in config.reading.smooth:
+        if act not in config.primary_baselines:
+            raise ValueError(
+                f"config.reading.smooth names {act!r}; valid: the primary baselines "
+                f"{', '.join(config.primary_baselines)}"
+            )
+    for act in config.reading.like_nish:
+        if act not in config.activations:
+            raise ValueError(
+                f"config.reading.like_nish names {act!r}; valid: {', '.join(config.activations)}"
+            )
 
 
 def points(config: ml_collections.ConfigDict) -> list[grid.Point]:
@@ -342,6 +353,104 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     right.legend(fontsize=7)
     figure.suptitle(report.label(TITLE, config.name), fontsize=9)
     return figure
+
+
+def _paired_mean(runs, measure: str, first: str, second: str, arm: str) -> float:
+    """Mean over the seeds where both finished of ``first`` minus ``second`` in ``arm``."""
+    values = {
+        act: {r["seed"]: r[measure] for r in grid.select(runs, arm=arm, activation=act)}
+        for act in (first, second)
+    }
+    diffs = [
+        values[first][seed] - values[second][seed]
+        for seed in set(values[first]) & set(values[second])
+        if math.isfinite(values[first][seed]) and math.isfinite(values[second][seed])
+    ]
+    return float(np.mean(diffs)) if diffs else math.nan
+
+
+def better_steps(
+    config: ml_collections.ConfigDict,
+    runs: Sequence[Mapping[str, Any]],
+    sweep_runs: Sequence[Mapping[str, Any]],
+) -> dict[str, tuple[float, float]]:
+    """Per activation of the reading, its mean test accuracy as trained at its better step and
+    that step's factor: x1 (``origin``) or x3 (``step3x``, or the depth sweep's x3 programs at
+    ``config.depth`` for an activation the arm leaves out). A diverged run counts as chance."""
+    found = {}
+    for act in (REFERENCE, *config.reading.like_nish, *config.reading.smooth):
+        x3 = grid.select(runs, arm="step3x", activation=act) or grid.select(
+            sweep_runs, depth=config.depth, lr_factor=3.0, activation=act
+        )
+        if not x3:
+            raise ValueError(
+                f"no x3 runs of {act} at depth {config.depth}: neither the step3x arm nor the "
+                "depth sweep's rows have them"
+            )
+        means = {
+            factor: float(
+                np.mean([10.0 if r["diverged"] else r["test_top1_percent"] for r in rows])
+            )
+            for factor, rows in ((1.0, grid.select(runs, arm="origin", activation=act)), (3.0, x3))
+        }
+        factor = max(means, key=means.get)
+        found[act] = (means[factor], factor)
+    return found
+
+
+def reading(
+    config: ml_collections.ConfigDict,
+    runs: Sequence[Mapping[str, Any]],
+    compared: Sequence[Mapping[str, Any]],
+    sweep_runs: Sequence[Mapping[str, Any]],
+) -> tuple[str, list[str]]:
+    """The pre-registered reading (the config's module doc): ``"protocol"``, ``"shape"`` or
+    ``"open"``, and the lines that give the numbers it rests on (paired mean differences in
+    points; ``sweep_runs``: the depth sweep's rows, for :func:`better_steps`)."""
+    rule = config.reading
+    lines, protocol_cells, shape_holds = [], [], True
+    for arm, measure in config.primary:
+        cell = stats.cell_name({"arm": arm, "measure": measure})
+        nish = {
+            c["baseline"]: c["mean_diff"]
+            for c in compared
+            if c["cell"] == cell and c["baseline"] in rule.smooth
+        }
+        if all(nish[act] < rule.protocol_points for act in rule.smooth):
+            protocol_cells.append(cell)
+        ahead = {
+            (leader, act): nish[act]
+            if leader == REFERENCE
+            else _paired_mean(runs, measure, leader, act, arm)
+            for leader in (REFERENCE, *rule.like_nish)
+            for act in rule.smooth
+        }
+        shape_holds &= all(diff > rule.shape_points for diff in ahead.values())
+        lines.append(
+            f"- {arm}, {ACCURACIES[measure]}: "
+            + "; ".join(f"{a} - {b} {d:+.2f}" for (a, b), d in ahead.items())
+        )
+    best = better_steps(config, runs, sweep_runs)
+    lines.append(
+        "- Each at its better step (as trained): "
+        + ", ".join(f"{act} {mean:.2f}% (x{factor:g})" for act, (mean, factor) in best.items())
+    )
+    shape_holds &= all(
+        best[leader][0] - best[act][0] > rule.shape_points
+        for leader in (REFERENCE, *rule.like_nish)
+        for act in rule.smooth
+    )
+    smooth = ", ".join(rule.smooth)
+    where = " and ".join(protocol_cells)
+    lines += [
+        f"- Protocol (Nish - each of {smooth} below {rule.protocol_points:g} points in a primary "
+        f"cell): {f'holds in {where}' if protocol_cells else 'does not hold'}.",
+        f"- Shape (Nish and {', '.join(rule.like_nish) or 'no other'} more than "
+        f"{rule.shape_points:g} points ahead of each of {smooth} in both primary cells and at "
+        f"each one's better step): {'holds' if shape_holds else 'does not hold'}.",
+    ]
+    outcome = "protocol" if protocol_cells else "shape" if shape_holds else "open"
+    return outcome, lines
 
 
 def summary_lines(config, runs, compared, table) -> list[str]:

@@ -101,6 +101,18 @@ def get_config(variant: str = "full") -> ConfigDict:
         ("origin", "recalibrated_test_top1_percent"),
     )
     config.primary_baselines = ("relu", "silu", "gelu", "mish")
+    # The reading rule of the module doc: Nish minus each ``smooth`` activation below
+    # ``protocol_points`` in a primary cell reads *protocol*; Nish and ``like_nish`` more than
+    # ``shape_points`` ahead of each in both primary cells and at each one's better step (x1 as
+    # in ``origin``, or x3) reads *shape*; anything else is *open*.
+    config.reading = ConfigDict(
+        dict(
+            smooth=("silu", "gelu", "mish"),
+            like_nish=("elu",),
+            protocol_points=2.0,
+            shape_points=10.0,
+        )
+    )
     config.probe_examples = 1000  # test images of the variance shift
     config.gradient_examples = 128  # test images of the per-example gradients
     config.probe_seed = 0  # the dropout key of the train-mode measurements
@@ -109,9 +121,11 @@ def get_config(variant: str = "full") -> ConfigDict:
         config.depth = 3
         config.activations = ("relu", "nish")
         config.primary_baselines = ("relu",)
+        config.reading.smooth, config.reading.like_nish = ("relu",), ()
         for arm in config.arms:
             config.arm_settings[arm].activations = ("relu", "nish")
             config.arm_settings[arm].num_runs = 2
+        config.arm_settings.step3x.activations = ("relu",)  # Nish at x3: the sweep's rows
         config.probe_examples = 100
         config.gradient_examples = 8
         config.train = depth_sweep.get_config("smoke").train
