@@ -77,7 +77,12 @@ def comparison(
         ([comparison("relu", 5.0, 0.001), comparison("mish", 1.0, 0.2)], "not supported"),
         ([comparison("relu", 5.0, 0.001), comparison("mish", -1.0, 0.01)], "contradicted"),
         ([comparison("relu", 5.0, 0.001, primary=False)], "not tested"),
-        ([comparison("relu", 5.0, 0.001, diverged=1)], "not supported (Nish diverged"),
+        ([comparison("relu", 5.0, 0.001, diverged=1)], "not supported (Nish diverged in 1 "),
+        # one diverged Nish run, compared against two activations, is one run
+        (
+            [comparison("relu", 5.0, 0.001, diverged=1), comparison("silu", 4.0, 0.001, 1)],
+            "not supported (Nish diverged in 1 of its runs)",
+        ),
     ],
 )
 def test_verdicts_rest_on_the_primary_comparisons(rows, expected):

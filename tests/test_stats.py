@@ -131,6 +131,36 @@ def test_compare_activations_pairs_by_seed_and_refuses_unpaired():
         )
 
 
+def test_an_experiment_comparing_several_metrics_has_one_exploratory_family():
+    """Two metrics' comparisons, joined and adjusted once: every exploratory row is adjusted
+    over all exploratory rows of both metrics, the primary rows over the primary ones only."""
+    runs = [
+        {"depth": d, "activation": a, "seed": s, "diverged": False, "acc": v, "loss": -v}
+        for d in (10, 20)
+        for a, values in (("nish", NISH), ("mish", MISH), ("relu", MISH[::-1]))
+        for s, v in enumerate(values)
+    ]
+    joined = stats.holm_by_family(
+        [
+            row
+            for metric in ("acc", "loss")
+            for row in stats.compare_activations(
+                runs,
+                cell_keys=("depth",),
+                metric=metric,
+                higher_is_better=metric == "acc",
+                is_primary=lambda cell, _, m=metric: m == "acc" and cell["depth"] == 20,
+            )
+        ]
+    )
+    for family in (True, False):
+        members = [r for r in joined if r["primary"] == family]
+        assert len(members) == (2 if family else 6)
+        assert [r["p_holm"] for r in members] == pytest.approx(
+            stats.holm([r["p_paired_t"] for r in members])
+        )
+
+
 def test_a_comparison_knows_the_smallest_difference_it_could_detect():
     """Read back from a comparison's own interval, the spread gives the same detectable
     difference as the spread of the differences themselves."""

@@ -76,7 +76,7 @@ def comparisons(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
                 m == "test_top1_percent" and cell["epochs"] == last
             ),
         )
-    return compared
+    return stats.holm_by_family(compared)
 
 
 def make_table(

@@ -298,12 +298,21 @@ def compare_activations(
                     "primary": bool(is_primary(keys, baseline)),
                 }
             )
+    return holm_by_family([{**row, "p_holm": math.nan} for row in comparisons])
+
+
+def holm_by_family(comparisons: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``comparisons`` with ``p_holm`` adjusted over their two families: the primary ones and
+    all the others. An experiment that compares several metrics joins their rows and adjusts
+    once, so that its exploratory family is every exploratory comparison it makes. An untestable
+    comparison (NaN p) counts with p = 1."""
+    adjusted = [{column: row[column] for column in COMPARISON_COLUMNS} for row in comparisons]
     for family in (True, False):
-        members = [row for row in comparisons if row["primary"] == family]
+        members = [row for row in adjusted if _truthy(row["primary"]) == family]
         tested = [1.0 if math.isnan(r["p_paired_t"]) else r["p_paired_t"] for r in members]
         for row, p in zip(members, holm(tested), strict=True):
             row["p_holm"] = p
-    return [{column: row[column] for column in COMPARISON_COLUMNS} for row in comparisons]
+    return adjusted
 
 
 def _truthy(value: Any) -> bool:

@@ -195,7 +195,7 @@ def comparisons(
             metric=metric,
             higher_is_better=False,
         )
-    return compared
+    return stats.holm_by_family(compared)
 
 
 def layer_means(rows: Sequence[dict[str, Any]], metric: str, **where: Any) -> np.ndarray:

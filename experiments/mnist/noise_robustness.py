@@ -188,7 +188,7 @@ def comparisons(
         compared += compare(derived, "test_top1_fall_points")
     for name in METRICS:
         compared += compare(runs, name)
-    return compared
+    return stats.holm_by_family(compared)
 
 
 def make_table(
@@ -230,7 +230,8 @@ def make_table(
         f"- Cells: test cross-entropy, mean {report.SPREADS[config.spread]} over "
         f"{seeds_text(config)}; protocol {config.protocol}. Lower is better.",
         "- Nish - best other: paired mean difference in test loss to the other activation with "
-        "the lowest loss (negative: Nish lower), 95% CI; p: paired t, Holm within its family. "
+        "the lowest loss (negative: Nish lower), 95% CI; p: paired t, Holm within its family (the "
+        "primary comparisons, or all others of this run). "
         f"{ENDPOINT_NOTES[config.endpoint]}",
     ]
     return report.Table(columns, cells, numeric, notes)

@@ -102,11 +102,16 @@ def verdict(claim: Claim, comparisons: Sequence[Mapping[str, Any]]) -> str:
     significant = [c for c in tested if is_significant(c)]
     against = [c for c in significant if claim.predicted_sign * c["mean_diff"] < 0]
     agreeing = [c for c in significant if claim.predicted_sign * c["mean_diff"] > 0]
-    diverged = sum(c["diverged_activation"] for c in tested)
+    # Nish's diverged runs, each once: a cell's comparisons share Nish's runs (pairing on the
+    # other's seeds, so the comparison with the most pairs counts them all).
+    diverged = sum(
+        max(c["diverged_activation"] for c in tested if c["cell"] == cell)
+        for cell in {c["cell"] for c in tested}
+    )
     if against:
         return f"contradicted ({len(against)} of {len(tested)} primary comparisons against it)"
     if claim.favours_nish and diverged:
-        return f"not supported (Nish diverged in {diverged} of the compared runs)"
+        return f"not supported (Nish diverged in {diverged} of its runs)"
     if len(agreeing) == len(tested):
         return f"supported ({len(tested)} of {len(tested)} primary comparisons)"
     return (
