@@ -344,26 +344,34 @@ VERDICT_RULE = (
 THEORY_ACTIVATIONS = ("relu", "silu", "gelu", "mish", "nish", "elu")
 
 
-def theory_rows() -> list[dict[str, Any]]:
-    """Per activation: the variance-preserving gain and the backward factor per layer in either
-    BatchNorm mode (:mod:`nish_jax.analysis`)."""
+def theory_rows(dropout: float, depth: int) -> list[dict[str, Any]]:
+    """Per activation: the variance-preserving gain, the backward factor per layer in either
+    BatchNorm mode, and the test-time variance shift of a ``depth``-block stack with ``dropout``
+    after each block (:mod:`nish_jax.analysis`)."""
     from nish_jax import get_activation
     from nish_jax.analysis import (
         backward_factor,
         batch_norm_backward_factor,
+        dropout_variance_shift,
         variance_preserving_gain,
     )
 
-    return [
-        {
-            "activation": name,
-            "gain": float(variance_preserving_gain(get_activation(name))),
-            "train_factor": float(batch_norm_backward_factor(get_activation(name))),
-            # q -> 0: phi'(0)^2 for a smooth activation, 1/2 for ReLU (never 0: half its units pass)
-            "init_eval_factor": float(backward_factor(get_activation(name), 1.0, 1e-6)),
-        }
-        for name in THEORY_ACTIVATIONS
-    ]
+    rows = []
+    for name in THEORY_ACTIVATIONS:
+        act = get_activation(name)
+        shift = dropout_variance_shift(act, dropout, depth)
+        rows.append(
+            {
+                "activation": name,
+                "gain": float(variance_preserving_gain(act)),
+                "train_factor": float(batch_norm_backward_factor(act)),
+                # q -> 0: phi'(0)^2 for a smooth activation, 1/2 for ReLU (half its units pass)
+                "init_eval_factor": float(backward_factor(act, 1.0, 1e-6)),
+                "small_signal_gain": float(shift.small_signal_gain),
+                "signal_left": float(shift.signal[-1]),
+            }
+        )
+    return rows
 
 
 def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
@@ -373,8 +381,9 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
         return "No committed full depth sweep.\n"
     config, runs, _ = load_committed(found[("depth_sweep", "full")]["directory"])
     deepest = max(config.primary_depths)
+    dropout = config.train.model_options.dropout
     rows = []
-    for theory in theory_rows():
+    for theory in theory_rows(dropout, deepest):
         where = {"depth": deepest, "lr_factor": 1.0, "activation": theory["activation"]}
         mine = [r for r in runs if all(r[k] == v for k, v in where.items()) and not r["diverged"]]
         test = [r["test_top1_percent"] for r in mine]
@@ -385,6 +394,8 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
                 f"{theory['gain']:.3f}",
                 f"{theory['train_factor']:.3f}",
                 f"{theory['init_eval_factor']:.2f}",
+                f"{theory['small_signal_gain']:.2f}",
+                f"{theory['signal_left']:.2g}",
                 f"{sum(test) / len(test):.1f}" if test else "-",
                 f"{sum(gaps) / len(gaps):+.1f}" if gaps else "-",
             ]
@@ -396,6 +407,8 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
                 "gain 1/sqrt(Var phi(z))",
                 "backward factor, train mode: E[phi'(z)^2] / Var phi(z)",
                 "backward factor, eval mode at init: E[phi'(sqrt(q) z)^2], q -> 0",
+                f"test-time signal gain per block, dropout {dropout:g}",
+                f"test-time signal left at block {deepest}",
                 f"test accuracy at depth {deepest} (%)",
                 "test minus training accuracy (points)",
             ],
@@ -405,8 +418,14 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
         "BatchNorm gives every pre-activation unit variance, and the backward factor per layer is "
         "E[phi'(z)^2] / Var phi(z); in eval mode at initialisation the running statistics (0, 1) "
         "do nothing, the variance of a Glorot network's pre-activations shrinks towards 0, and the "
-        "factor becomes phi'(0)^2 for a smooth activation (1/2 for ReLU). Measured: the committed "
-        "full depth "
+        "factor becomes phi'(0)^2 for a smooth activation (1/2 for ReLU). The test-time signal "
+        "(`dropout_variance_shift`, mean field at initialisation, running statistics equal to the "
+        "training batches'): dropout makes each unit's training variance larger than its test "
+        "variance, so at test time BatchNorm scales the input-dependent part of its input down; "
+        "while that part is small it changes per block by the gain shown (phi'(0)^2 over the "
+        "training variance with dropout, Var relu(z) over it for ReLU): above 1 it recovers, "
+        f"below 1 it decays geometrically, leaving the fraction shown at block {deepest} (1: no "
+        "shift). Measured: the committed full depth "
         f"sweep at depth {deepest} and the origin's step, mean over its seeds; the training "
         "accuracy is the last epoch's, logged with dropout on.\n"
     )

@@ -21,6 +21,7 @@ from nish_jax.analysis import (
     backward_factor,
     batch_norm_backward_factor,
     chi1_grid,
+    dropout_variance_shift,
     fixed_point,
     gaussian_expectation,
     model_grad_norms,
@@ -346,3 +347,54 @@ def test_relu_chi1_is_half_sigma_w_squared_and_critical_at_two():
     chi = np.asarray(chi1_grid(jax.nn.relu, jnp.sqrt(sigma_w2), sigma_b))
     np.testing.assert_allclose(chi, np.repeat(sigma_w2[:, None] / 2, 4, axis=1), rtol=1e-6)
     assert np.all(chi[sigma_w2 < 2] < 1) and np.all(chi[sigma_w2 > 2] > 1)
+
+
+def _random_stack(act, rate: float, depth: int, width: int = 1024, batch: int = 4096):
+    """A wide random Dense -> BatchNorm -> act -> Dropout stack, simulated: the training pass
+    (batch statistics, dropout on) gives the running statistics the test pass (dropout off)
+    normalises with. Per block: the test pass's within-unit variance (mean over units) and the
+    variance across units of its unit means, after BatchNorm."""
+    keys = jax.random.split(jax.random.key(0), 2 * depth + 1)
+    x_train = x_test = jax.random.normal(keys[0], (batch, width))
+    signal, offset = [], []
+    for layer in range(depth):
+        w = jax.random.normal(keys[2 * layer + 1], (width, width)) / np.sqrt(width)
+        y_train, y_test = x_train @ w, x_test @ w
+        mean, std = y_train.mean(0), y_train.std(0)
+        u_train, u_test = (y_train - mean) / std, (y_test - mean) / std
+        signal.append(float(u_test.var(0).mean()))
+        offset.append(float(u_test.mean(0).var()))
+        keep = jax.random.bernoulli(keys[2 * layer + 2], 1 - rate, u_train.shape)
+        x_train = jnp.where(keep, act(u_train) / (1 - rate), 0.0)
+        x_test = act(u_test)
+    return np.array(signal), np.array(offset)
+
+
+@pytest.mark.parametrize("name", ["relu", "silu", "nish"])
+def test_the_dropout_variance_shift_agrees_with_a_simulated_wide_network(name):
+    act = get_activation(name)
+    theory = dropout_variance_shift(act, 0.25, 8)
+    signal, offset = _random_stack(act, 0.25, 8)
+    np.testing.assert_allclose(np.asarray(theory.signal), signal, rtol=0.05)
+    np.testing.assert_allclose(np.asarray(theory.offset), offset, atol=0.02)
+
+
+def test_the_dropout_variance_shift_in_closed_form():
+    """The identity: the signal shrinks by the keep probability per block, with no offsets;
+    ReLU's small-signal gain is Var relu(z) over the training-time variance with dropout."""
+    identity = dropout_variance_shift(lambda x: x, 0.2, 6, kinks=())
+    np.testing.assert_allclose(np.asarray(identity.signal), 0.8 ** np.arange(6), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(identity.total), np.asarray(identity.signal))
+    relu_var = 0.5 - 0.5 / np.pi
+    relu = dropout_variance_shift(jax.nn.relu, 0.25, 2)
+    gain = relu_var / (relu_var + 0.5 / 3)
+    assert float(relu.small_signal_gain) == pytest.approx(gain, rel=1e-4)
+    assert float(relu.signal[1]) == pytest.approx(gain, rel=1e-4)  # no offsets yet: homogeneous
+    nish = dropout_variance_shift(get_activation("nish"), 0.25, 25)
+    silu = dropout_variance_shift(jax.nn.silu, 0.25, 25)
+    assert float(nish.small_signal_gain) > 1 > float(silu.small_signal_gain)
+    assert float(nish.signal[-1]) > 1000 * float(silu.signal[-1])
+    with pytest.raises(ValueError, match="rate must be in"):
+        dropout_variance_shift(jax.nn.silu, 1.0, 3)
+    with pytest.raises(ValueError, match="depth must be an integer >= 1, got 0"):
+        dropout_variance_shift(jax.nn.silu, 0.25, 0)

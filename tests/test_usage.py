@@ -14,6 +14,7 @@ SECTIONS = (
     "A zoo model in NNX",
     "A zoo model in linen",
     "Gradient analysis of a trained zoo model",
+    "Activation theory",
 )
 
 

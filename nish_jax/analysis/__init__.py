@@ -15,9 +15,12 @@ Activations (any elementwise function):
   Gaussian moments by quadrature that is exact at a kink.
 - :func:`variance_map`, :func:`fixed_point`, :func:`chi1`, :func:`chi1_grid`,
   :func:`backward_factor`, :func:`batch_norm_backward_factor`: mean-field propagation.
+- :func:`dropout_variance_shift`: the test-time variance shift of dropout before BatchNorm,
+  compounded over a deep stack, in mean field.
 """
 
 from nish_jax.analysis.batchnorm import recalibrate_batch_stats
+from nish_jax.analysis.dropout import DropoutShift, dropout_variance_shift
 from nish_jax.analysis.gradients import GradNorms, model_grad_norms, per_example_grad_norms
 from nish_jax.analysis.meanfield import (
     MAX_VAR,
@@ -42,6 +45,7 @@ __all__ = [
     "MAX_VAR",
     "MIN_VAR",
     "ActivationMoments",
+    "DropoutShift",
     "GradNorms",
     "Site",
     "SiteSignal",
@@ -51,6 +55,7 @@ __all__ = [
     "batch_norm_backward_factor",
     "chi1",
     "chi1_grid",
+    "dropout_variance_shift",
     "fixed_point",
     "gaussian_expectation",
     "model_grad_norms",
