@@ -367,7 +367,8 @@ def theory_rows(dropout: float, depth: int) -> list[dict[str, Any]]:
                 "train_factor": float(batch_norm_backward_factor(act)),
                 # q -> 0: phi'(0)^2 for a smooth activation, 1/2 for ReLU (half its units pass)
                 "init_eval_factor": float(backward_factor(act, 1.0, 1e-6)),
-                "small_signal_gain": float(shift.small_signal_gain),
+                "first_factor": float(shift.factor[0]),
+                "last_factor": float(shift.factor[-1]),
                 "signal_left": float(shift.signal[-1]),
             }
         )
@@ -394,7 +395,7 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
                 f"{theory['gain']:.3f}",
                 f"{theory['train_factor']:.3f}",
                 f"{theory['init_eval_factor']:.2f}",
-                f"{theory['small_signal_gain']:.2f}",
+                f"{theory['first_factor']:.2f} / {theory['last_factor']:.2f}",
                 f"{theory['signal_left']:.2g}",
                 f"{sum(test) / len(test):.1f}" if test else "-",
                 f"{sum(gaps) / len(gaps):+.1f}" if gaps else "-",
@@ -407,7 +408,7 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
                 "gain 1/sqrt(Var phi(z))",
                 "backward factor, train mode: E[phi'(z)^2] / Var phi(z)",
                 "backward factor, eval mode at init: E[phi'(sqrt(q) z)^2], q -> 0",
-                f"test-time signal gain per block, dropout {dropout:g}",
+                f"test-time signal factor per block, dropout {dropout:g}: first / last",
                 f"test-time signal left at block {deepest}",
                 f"test accuracy at depth {deepest} (%)",
                 "test minus training accuracy (points)",
@@ -419,14 +420,14 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
         "E[phi'(z)^2] / Var phi(z); in eval mode at initialisation the running statistics (0, 1) "
         "do nothing, the variance of a Glorot network's pre-activations shrinks towards 0, and the "
         "factor becomes phi'(0)^2 for a smooth activation (1/2 for ReLU). The test-time signal "
-        "(`dropout_variance_shift`, mean field at initialisation, running statistics equal to the "
-        "training batches'): dropout makes each unit's training variance larger than its test "
-        "variance, so at test time BatchNorm scales the input-dependent part of its input down; "
-        "while that part is small it changes per block by the gain shown (phi'(0)^2 over the "
-        "training variance with dropout, Var relu(z) over it for ReLU): above 1 it recovers, "
-        f"below 1 it decays geometrically, leaving the fraction shown at block {deepest} (1: no "
-        "shift). Measured: the committed full depth "
-        f"sweep at depth {deepest} and the origin's step, mean over its seeds; the training "
+        "(`dropout_variance_shift`, mean field, weights as at initialisation, running statistics "
+        "those of the training batches): dropout makes each unit's training variance larger than "
+        "its test variance, so at test time BatchNorm scales the input-dependent part of its "
+        "input down, by the factor shown from the first block to the second and from the last "
+        "but one to the last (the slope around 0, where the units' offsets put them, sets how it "
+        f"moves), leaving the fraction shown at block {deepest} (1: no shift). Measured: the "
+        f"committed full depth sweep at depth {deepest} and the origin's step, mean over its "
+        "seeds; the training "
         "accuracy is the last epoch's, logged with dropout on.\n"
     )
 
@@ -453,10 +454,14 @@ def depth_mechanism_reading(found: Mapping[tuple[str, str], Mapping[str, Any]]) 
             "Under way: the pre-registered experiment (`experiments/mnist/configs/"
             "depth_mechanism.py`) has no committed result yet.\n"
         )
+    if ("depth_sweep", "full") not in found:
+        return (
+            "The reading needs the committed full depth sweep (its x3 runs of Mish and Nish), "
+            "which is not there.\n"
+        )
     result = found[("depth_mechanism", "full")]
     config, runs, _ = load_committed(result["directory"])
-    sweep = found.get(("depth_sweep", "full"))
-    sweep_runs = load_committed(sweep["directory"])[1] if sweep else []
+    sweep_runs = load_committed(found[("depth_sweep", "full")]["directory"])[1]
     outcome, lines = depth_mechanism.reading(config, runs, result["comparisons"], sweep_runs)
     primary = [c for c in result["comparisons"] if c["primary"]]
     return "\n".join(
@@ -466,8 +471,8 @@ def depth_mechanism_reading(found: Mapping[tuple[str, str], Mapping[str, Any]]) 
             "by seed, Holm over the 8):",
             "",
             comparison_table(primary, 2),
-            "What the pre-registered reading rule reads (paired mean differences, points; the "
-            "better step of Mish and Nish from the depth sweep's x3 runs):",
+            "What the pre-registered reading rule reads (accuracy points; Mish's and Nish's x3 "
+            "runs are the depth sweep's):",
             "",
             *lines,
             "",

@@ -349,12 +349,13 @@ def test_relu_chi1_is_half_sigma_w_squared_and_critical_at_two():
     assert np.all(chi[sigma_w2 < 2] < 1) and np.all(chi[sigma_w2 > 2] > 1)
 
 
-def _random_stack(act, rate: float, depth: int, width: int = 1024, batch: int = 4096):
+def _random_stack(act, rate: float, depth: int, seed: int, width: int = 1024, batch: int = 2048):
     """A wide random Dense -> BatchNorm -> act -> Dropout stack, simulated: the training pass
     (batch statistics, dropout on) gives the running statistics the test pass (dropout off)
     normalises with. Per block: the test pass's within-unit variance (mean over units) and the
-    variance across units of its unit means, after BatchNorm."""
-    keys = jax.random.split(jax.random.key(0), 2 * depth + 1)
+    variance across units of its unit means (estimated without the sampling spread), after
+    BatchNorm."""
+    keys = jax.random.split(jax.random.key(seed), 2 * depth + 1)
     x_train = x_test = jax.random.normal(keys[0], (batch, width))
     signal, offset = [], []
     for layer in range(depth):
@@ -363,36 +364,42 @@ def _random_stack(act, rate: float, depth: int, width: int = 1024, batch: int = 
         mean, std = y_train.mean(0), y_train.std(0)
         u_train, u_test = (y_train - mean) / std, (y_test - mean) / std
         signal.append(float(u_test.var(0).mean()))
-        offset.append(float(u_test.mean(0).var()))
+        # the unit means' spread, less what sampling `batch` examples adds to it
+        offset.append(float(u_test.mean(0).var() - u_test.var(0).mean() / batch))
         keep = jax.random.bernoulli(keys[2 * layer + 2], 1 - rate, u_train.shape)
         x_train = jnp.where(keep, act(u_train) / (1 - rate), 0.0)
         x_test = act(u_test)
     return np.array(signal), np.array(offset)
 
 
-@pytest.mark.parametrize("name", ["relu", "silu", "nish"])
-def test_the_dropout_variance_shift_agrees_with_a_simulated_wide_network(name):
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_the_dropout_variance_shift_agrees_with_simulated_wide_networks(name):
+    """Over 8 blocks, three random 1024-wide stacks on average (2.4% and 10% off at most,
+    measured): the signal within 5%, the offsets (from the third block, where they exceed
+    0.001) within 20%. One stack alone strays by up to 22% at a block, with the weights drawn
+    there."""
     act = get_activation(name)
     theory = dropout_variance_shift(act, 0.25, 8)
-    signal, offset = _random_stack(act, 0.25, 8)
+    signal, offset = np.mean([_random_stack(act, 0.25, 8, seed) for seed in (0, 1, 2)], axis=0)
     np.testing.assert_allclose(np.asarray(theory.signal), signal, rtol=0.05)
-    np.testing.assert_allclose(np.asarray(theory.offset), offset, atol=0.02)
+    assert abs(offset[0]) < 1e-3 and float(theory.offset[0]) == 0.0
+    np.testing.assert_allclose(np.asarray(theory.offset)[2:], offset[2:], rtol=0.2)
 
 
 def test_the_dropout_variance_shift_in_closed_form():
-    """The identity: the signal shrinks by the keep probability per block, with no offsets;
-    ReLU's small-signal gain is Var relu(z) over the training-time variance with dropout."""
+    """The identity: the signal shrinks by the keep probability per block, with no offsets.
+    ReLU in the second block (no offsets yet; homogeneous): Var relu(z) over the training-time
+    variance with dropout. Deep in the stack, Nish keeps far more signal than SiLU."""
     identity = dropout_variance_shift(lambda x: x, 0.2, 6, kinks=())
     np.testing.assert_allclose(np.asarray(identity.signal), 0.8 ** np.arange(6), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(identity.factor), 0.8, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(identity.total), np.asarray(identity.signal))
     relu_var = 0.5 - 0.5 / np.pi
     relu = dropout_variance_shift(jax.nn.relu, 0.25, 2)
-    gain = relu_var / (relu_var + 0.5 / 3)
-    assert float(relu.small_signal_gain) == pytest.approx(gain, rel=1e-4)
-    assert float(relu.signal[1]) == pytest.approx(gain, rel=1e-4)  # no offsets yet: homogeneous
+    assert float(relu.signal[1]) == pytest.approx(relu_var / (relu_var + 0.5 / 3), rel=1e-5)
     nish = dropout_variance_shift(get_activation("nish"), 0.25, 25)
     silu = dropout_variance_shift(jax.nn.silu, 0.25, 25)
-    assert float(nish.small_signal_gain) > 1 > float(silu.small_signal_gain)
+    assert float(nish.factor[-1]) > 0.9 > 0.7 > float(silu.factor[-1])
     assert float(nish.signal[-1]) > 1000 * float(silu.signal[-1])
     with pytest.raises(ValueError, match="rate must be in"):
         dropout_variance_shift(jax.nn.silu, 1.0, 3)

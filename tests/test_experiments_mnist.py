@@ -496,6 +496,7 @@ def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_roo
         ((+0.010, +0.030), 0.01, "significant, Nish's rise larger"),
         ((-0.004, +0.004), 0.60, "alike at this power"),
         ((-0.045, +0.005), 0.12, "inconclusive"),
+        ((math.nan, math.nan), 1.0, "untestable"),
     ],
 )
 def test_each_primary_noise_comparison_is_read_by_the_preregistered_rule(ci, p_holm, reading):

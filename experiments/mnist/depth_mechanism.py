@@ -373,10 +373,11 @@ def better_steps(
     config: ml_collections.ConfigDict,
     runs: Sequence[Mapping[str, Any]],
     sweep_runs: Sequence[Mapping[str, Any]],
-) -> dict[str, tuple[float, float]]:
-    """Per activation of the reading, its mean test accuracy as trained at its better step and
-    that step's factor: x1 (``origin``) or x3 (``step3x``, or the depth sweep's x3 programs at
-    ``config.depth`` for an activation the arm leaves out). A diverged run counts as chance."""
+) -> dict[str, tuple[float, float, int]]:
+    """Per activation of the reading: its mean test accuracy as trained at its better step, that
+    step's factor, x1 (``origin``) or x3 (``step3x``, or the depth sweep's x3 programs at
+    ``config.depth`` for an activation the arm leaves out), and how many of that step's runs
+    diverged (counted, not averaged, as in the primary cells' paired means)."""
     found = {}
     for act in (REFERENCE, *config.reading.like_nish, *config.reading.smooth):
         x3 = grid.select(runs, arm="step3x", activation=act) or grid.select(
@@ -387,14 +388,13 @@ def better_steps(
                 f"no x3 runs of {act} at depth {config.depth}: neither the step3x arm nor the "
                 "depth sweep's rows have them"
             )
+        steps = {1.0: grid.select(runs, arm="origin", activation=act), 3.0: x3}
         means = {
-            factor: float(
-                np.mean([10.0 if r["diverged"] else r["test_top1_percent"] for r in rows])
-            )
-            for factor, rows in ((1.0, grid.select(runs, arm="origin", activation=act)), (3.0, x3))
+            factor: stats.summarize(grid.values_of(rows, "test_top1_percent")).mean
+            for factor, rows in steps.items()
         }
-        factor = max(means, key=means.get)
-        found[act] = (means[factor], factor)
+        factor = max(means, key=lambda f: -math.inf if math.isnan(means[f]) else means[f])
+        found[act] = (means[factor], factor, sum(bool(r["diverged"]) for r in steps[factor]))
     return found
 
 
@@ -427,13 +427,16 @@ def reading(
         }
         shape_holds &= all(diff > rule.shape_points for diff in ahead.values())
         lines.append(
-            f"- {arm}, {ACCURACIES[measure]}: "
+            f"- {arm}, {ACCURACIES[measure]} (paired mean differences over finished pairs): "
             + "; ".join(f"{a} - {b} {d:+.2f}" for (a, b), d in ahead.items())
         )
     best = better_steps(config, runs, sweep_runs)
     lines.append(
-        "- Each at its better step (as trained): "
-        + ", ".join(f"{act} {mean:.2f}% (x{factor:g})" for act, (mean, factor) in best.items())
+        "- Each at its better step (as trained, mean over its runs, unpaired): "
+        + ", ".join(
+            f"{act} {mean:.2f}% (x{factor:g}{f', {gone} diverged' if gone else ''})"
+            for act, (mean, factor, gone) in best.items()
+        )
     )
     shape_holds &= all(
         best[leader][0] - best[act][0] > rule.shape_points

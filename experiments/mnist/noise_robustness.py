@@ -325,8 +325,9 @@ def power_lines(
     power at Holm's strictest level (0.05 over the family's size), and its pre-registered
     reading: significant (which way), *alike at this power* (not significant, the 95% CI
     inside +-that difference: a null that rules out effects of that size) or *inconclusive*
-    (not significant, the CI reaching beyond it). ``shown``: which of the family to give (e.g.
-    one claim's)."""
+    (not significant, the CI reaching beyond it). The pre-registration reads H1a (Nish against
+    Mish) and H2 this way; the other primary comparisons are described by the same test.
+    ``shown``: which of the family to give (e.g. one claim's)."""
     family = [row for row in compared if row["primary"]]
     alpha = 0.05 / max(1, len(family))
     lines = [
@@ -335,7 +336,9 @@ def power_lines(
     ]
     for row in filter(shown, family):
         detectable = stats.detectable_difference(row, alpha=alpha)
-        if is_significant(row):
+        if math.isnan(detectable):
+            found = "untestable (under two finished pairs, or no spread)"
+        elif is_significant(row):
             found = f"significant, Nish's rise {'smaller' if row['mean_diff'] < 0 else 'larger'}"
         elif -detectable <= row["ci_low"] and row["ci_high"] <= detectable:
             found = f"alike at this power (95% CI inside +-{detectable:.3f})"
@@ -348,7 +351,8 @@ def power_lines(
 def clean_accuracy_lines(
     config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
 ) -> list[str]:
-    """Mean clean test accuracy per depth and activation, against the 98% convergence target."""
+    """Mean clean test accuracy per depth and activation over its finished runs (diverged ones
+    counted beside it), against the 98% convergence target."""
     lines = [
         f"- Clean test accuracy (noise 0; the target was at least {TARGET_CLEAN_ACCURACY:g}%):"
     ]
@@ -360,10 +364,11 @@ def clean_accuracy_lines(
                     runs, "test_top1_percent", activation=act, depth=depth, noise_std=0.0
                 )
             )
+            diverged, _ = grid.diverged_count(runs, activation=act, depth=depth, noise_std=0.0)
             short = TARGET_CLEAN_ACCURACY - summary.mean
-            cells.append(
-                f"{act} {summary.mean:.2f}%" + (f" ({short:.2f} points short)" if short > 0 else "")
-            )
+            notes = [f"{short:.2g} points short"] if short > 0 else []
+            notes += [f"{diverged} diverged"] if diverged else []
+            cells.append(f"{act} {summary.mean:.2f}%" + (f" ({', '.join(notes)})" if notes else ""))
         lines.append(f"  - {depth} layers: {', '.join(cells)}")
     return lines
 

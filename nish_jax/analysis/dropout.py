@@ -6,25 +6,28 @@ so BatchNorm's running statistics, gathered in training, mis-scale its input at 
 stack of ``Dense -> BatchNorm -> phi -> Dropout(rate)`` blocks the shift compounds, and how fast
 depends on the activation. :func:`dropout_variance_shift` follows it layer by layer.
 
-The model (wide layers, weights independent with mean 0, BatchNorm's scale 1 and bias 0 as at
-initialisation, running statistics equal to the training-mode batch statistics): in training,
-BatchNorm hands ``phi`` a unit Gaussian ``z``, and inverted dropout with keep probability
-``p = 1 - rate`` turns ``phi(z)`` into ``phi(z) m / p``, of the same mean and of variance
-``D = Var phi(z) + (1/p - 1) E[phi(z)^2]``; the next Dense layer's running variance is ``D``
-times the squared weights. At test time (no dropout, the running statistics), unit ``i`` of
-BatchNorm ``l`` hands ``phi`` the Gaussian ``delta_i + sqrt(r_l) z``: ``r_l`` is its
-input-dependent variance (the signal, 1 in training) and ``delta_i`` a constant offset, spread
-over the units with variance ``s_l`` (0 in training). With ``g(delta) = E[phi(delta +
-sqrt(r) z)]`` and ``delta ~ N(0, s)``:
+The model: wide layers, weights independent with mean 0 (as at initialisation), BatchNorm's
+scale 1 and bias 0, and running statistics equal to the statistics of the training batches
+(dropout on), as after training has filled them. In training, BatchNorm hands ``phi`` a unit
+Gaussian ``z``, and inverted dropout with keep probability ``p = 1 - rate`` turns ``phi(z)``
+into ``phi(z) m / p``, of the same mean and of variance ``D = Var phi(z) + (1/p - 1)
+E[phi(z)^2]``; the next Dense layer's running variance is ``D`` times the squared weights. At
+test time (no dropout, the running statistics), unit ``i`` of BatchNorm ``l`` hands ``phi`` the
+Gaussian ``delta_i + sqrt(r_l) z``: ``r_l`` is its input-dependent variance (the signal, 1 in
+training) and ``delta_i`` a constant offset, spread over the units with variance ``s_l`` (0 in
+training). With ``g(delta) = E[phi(delta + sqrt(r) z)]`` and ``delta ~ N(0, s)``:
 
     r_{l+1} = (E[phi(x)^2], x ~ N(0, r + s),  -  E[g(delta)^2]) / D
     s_{l+1} = E[(g(delta) - E[phi(z)])^2] / D
 
-starting from ``r_1 = 1, s_1 = 0`` (the first BatchNorm reads the data, with no dropout before
-it). For small ``r`` the signal shrinks or grows per layer by about ``phi'(0)^2 / D``
-(:attr:`DropoutShift.small_signal_gain`; ReLU, being homogeneous, by ``Var relu(z) / D``).
-``signal + offset`` is what :func:`nish_jax.analysis.signal_propagation` measures as the
-eval-mode over the train-mode variance of an activation's input, at initialisation.
+starting from ``r_1 = 1, s_1 = 0``: the first BatchNorm reads the data, with no dropout before
+it (the zoo MLP without a stem; its ``"origin"`` stem puts a dropout before the first Dense).
+Each block multiplies the signal by :attr:`DropoutShift.factor`: about ``E[phi'(delta)^2] / D``
+once the signal is small, so the activation's slope around 0, where the offsets put the units,
+sets how fast the shift erodes it. ``signal + offset`` (:attr:`DropoutShift.total`) is what
+:func:`nish_jax.analysis.signal_propagation` measures as the eval-mode over the train-mode
+variance of an activation's input, for such a network (at initialisation Flax's running
+statistics are 0 and 1, not those of the training batches: there is no shift to see yet).
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ __all__ = ["DropoutShift", "dropout_variance_shift"]
 
 Activation = Callable[[jax.Array], jax.Array]
 
-_SMALL = 1e-5  # the variance at which the small-signal gain is read (its relative error ~1e-5)
-
 
 class DropoutShift(NamedTuple):
     """Test-time statistics of each BatchNorm's output in units of the training-time ones.
@@ -51,19 +52,21 @@ class DropoutShift(NamedTuple):
       signal: per block, the input-dependent variance ``r_l`` of a unit (1 in training).
       offset: per block, the variance ``s_l`` across units of their constant offsets (0 in
         training).
-      small_signal_gain: the signal's growth per block while it is small and the offsets are
-        0: ``phi'(0)^2 / D`` for a smooth activation, ``Var relu(z) / D`` for ReLU.
     """
 
     signal: jax.Array
     offset: jax.Array
-    small_signal_gain: jax.Array
 
     @property
     def total(self) -> jax.Array:
         """``signal + offset``: the variance of all of a BatchNorm's outputs at test time over
-        that in training (the measured variance shift, at initialisation)."""
+        that in training (the measured variance shift; module doc)."""
         return self.signal + self.offset
+
+    @property
+    def factor(self) -> jax.Array:
+        """The signal's factor from each block to the next, shape ``(depth - 1,)``."""
+        return self.signal[1:] / self.signal[:-1]
 
 
 def dropout_variance_shift(
@@ -87,8 +90,6 @@ def dropout_variance_shift(
         raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
     moments = activation_moments(act, kinks=kinks)
     spread = moments.variance + rate / (1.0 - rate) * moments.second_moment
-    # Var phi(sqrt(q) z) / q as q -> 0: phi'(0)^2 for a smooth activation, Var relu(z) for ReLU.
-    linear = activation_moments(act, 0.0, _SMALL, kinks=kinks).variance / _SMALL
 
     def block(carry: tuple[jax.Array, jax.Array], _: None):
         signal, offset = carry
@@ -114,5 +115,4 @@ def dropout_variance_shift(
     return DropoutShift(
         jnp.concatenate([first[0][None], signals]),
         jnp.concatenate([first[1][None], offsets]),
-        linear / spread,
     )
