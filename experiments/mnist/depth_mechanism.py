@@ -18,6 +18,10 @@ state is at hand, and the measurements are kept in the records store beside it:
   training sees it), on a fixed test batch: the variance shift of Li et al. (CVPR 2019); 1 when
   the two modes agree; ``var_shift_extreme`` is the layer's ratio furthest from 1.
   ``recalibrated_var_shift_extreme``: the same after recalibration.
+- ``signal_shift_*``: the same ratio of each unit's own variance over the batch, averaged over
+  the units (``pre_unit_var`` of :func:`nish_jax.analysis.signal_propagation`): the
+  input-dependent part, which :func:`nish_jax.analysis.dropout_variance_shift` predicts
+  (exploratory, added before the first run).
 - ``grad_ratio_*``: log10 of the first over the last hidden layer's mean per-example kernel
   gradient norm (:func:`nish_jax.analysis.model_grad_norms`, through
   :func:`experiments.mnist.gradient_flow.layer_statistics`), in train mode (batch statistics,
@@ -37,7 +41,8 @@ import numpy as np
 
 from experiments.core import grid, records, report, stats
 from experiments.mnist.gradient_flow import layer_statistics, probe_batch, run_variables
-from nish_jax.analysis import recalibrate_batch_stats, signal_propagation
+from nish_jax import get_activation
+from nish_jax.analysis import dropout_variance_shift, recalibrate_batch_stats, signal_propagation
 from nish_jax.data import load
 from nish_jax.train import TrainResult, make_evaluator, sharding
 from nish_jax.train.components import build_setup, load_split
@@ -110,11 +115,16 @@ def _extreme(shift: Sequence[float]) -> float:
     return max(shift, key=lambda ratio: abs(math.log(ratio)) if ratio > 0 else math.inf)
 
 
-def _variance_shift(model, variables, inputs, key) -> list[float]:
-    """Per activation site: eval-mode over train-mode variance of the activation's input."""
+def _variance_shift(model, variables, inputs, key) -> tuple[list[float], list[float]]:
+    """Per activation site: eval-mode over train-mode variance of the activation's input, over
+    all its elements and per unit (the signal)."""
     found = signal_propagation(model, variables, inputs, dropout_key=key)
-    train = {s.index: s.pre_var for s in found if s.mode == "train"}
-    return [s.pre_var / train[s.index] for s in found if s.mode == "eval"]
+    train = {s.index: s for s in found if s.mode == "train"}
+    evals = [s for s in found if s.mode == "eval"]
+    return (
+        [s.pre_var / train[s.index].pre_var for s in evals],
+        [s.pre_unit_var / train[s.index].pre_unit_var for s in evals],
+    )
 
 
 def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
@@ -144,8 +154,8 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
                 continue
             variables = run_variables(result.state, run)
             recalibrated = recalibrate_batch_stats(model, variables, batches)
-            shift = _variance_shift(model, variables, inputs, key)
-            recalibrated_shift = _variance_shift(model, recalibrated, inputs, key)
+            shift, signal = _variance_shift(model, variables, inputs, key)
+            recalibrated_shift, _ = _variance_shift(model, recalibrated, inputs, key)
             start = run_variables(initial, run)
             rows.append(
                 {
@@ -159,6 +169,8 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
                     "var_shift_min": min(shift),
                     "var_shift_last": shift[-1],
                     "var_shift_by_layer": ";".join(f"{v:.4g}" for v in shift),
+                    "signal_shift_last": signal[-1],
+                    "signal_shift_by_layer": ";".join(f"{v:.4g}" for v in signal),
                     "recalibrated_var_shift_extreme": _extreme(recalibrated_shift),
                     **{
                         f"grad_ratio_{stage}_{mode}": _grad_ratio(
@@ -176,7 +188,7 @@ def measure_mechanism(config: ml_collections.ConfigDict) -> grid.Measurement:
         "gradient_examples": config.gradient_examples,
         "probe_seed": config.probe_seed,
     }
-    return grid.Measurement(records.measurement_key(EXPERIMENT, 1, **settings), measure)
+    return grid.Measurement(records.measurement_key(EXPERIMENT, 2, **settings), measure)
 
 
 MEASURED = (
@@ -187,6 +199,8 @@ MEASURED = (
     "var_shift_min",
     "var_shift_last",
     "var_shift_by_layer",
+    "signal_shift_last",
+    "signal_shift_by_layer",
     "recalibrated_var_shift_extreme",
     *(f"grad_ratio_{s}_{m}" for s in ("init", "trained") for m in ("train", "eval")),
 )
@@ -239,13 +253,15 @@ def make_table(
     config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]], compared
 ) -> report.Table:
     """One row per arm and activation: the three accuracies, the recalibration's gain, the
-    largest variance shift before and after recalibration, and the gradient ratios."""
+    largest variance shift before and after recalibration, the signal's shift at the last layer
+    beside the mean-field prediction, and the gradient ratios."""
     columns = [
         "arm",
         "activation",
         *ACCURACIES.values(),
         "recalibration gain",
         "var shift furthest from 1 (after recal.)",
+        "signal shift, last layer (theory)",
         "grad ratio train / eval (trained)",
         "Nish - it, test as trained [95% CI]",
         "Nish - it, recalibrated [95% CI]",
@@ -263,6 +279,12 @@ def make_table(
             gain = stats.summarize(gains)
             shift = _summary(runs, "var_shift_extreme", **where)
             after = _summary(runs, "recalibrated_var_shift_extreme", **where)
+            signal = _summary(runs, "signal_shift_last", **where)
+            predicted = float(
+                dropout_variance_shift(
+                    get_activation(act), config.arm_settings[arm].dropout, config.depth
+                ).signal[-1]
+            )
             ratio = {
                 m: _summary(runs, f"grad_ratio_trained_{m}", **where) for m in ("train", "eval")
             }
@@ -279,6 +301,7 @@ def make_table(
                     *(report.format_mean_spread(s, config.spread) for s in accuracy.values()),
                     report.format_mean_spread(gain, config.spread),
                     f"{shift.mean:.3g} ({after.mean:.3g})",
+                    f"{signal.mean:.2g} ({predicted:.2g})",
                     f"{ratio['train'].mean:+.2f} / {ratio['eval'].mean:+.2f}",
                     *versus,
                 ]
@@ -291,6 +314,8 @@ def make_table(
                     "recalibration_gain_mean": gain.mean,
                     "var_shift_extreme_mean": shift.mean,
                     "recalibrated_var_shift_extreme_mean": after.mean,
+                    "signal_shift_last_mean": signal.mean,
+                    "signal_shift_last_predicted": predicted,
                     "grad_ratio_trained_train_mean": ratio["train"].mean,
                     "grad_ratio_trained_eval_mean": ratio["eval"].mean,
                 }
@@ -303,6 +328,10 @@ def make_table(
         "on a fixed test batch; the layer furthest from 1 (dropout before a BatchNorm makes the "
         "train-mode variance larger, so that layer's ratio falls below 1), mean over seeds "
         "(after recalibration in brackets). 1: the modes agree.",
+        "- Signal shift: the same ratio of each unit's own variance, averaged over the units, "
+        "at the last hidden layer, mean over seeds; in brackets the mean-field prediction for "
+        "the arm's dropout (`nish_jax.analysis.dropout_variance_shift`: random weights, "
+        "BatchNorm scale 1 and bias 0; exploratory).",
         "- Grad ratio: log10 of the first over the last hidden layer's per-example kernel "
         "gradient norm of the trained network, train mode (batch statistics, dropout on) / eval "
         "mode; 0: no vanishing or exploding across the depth.",

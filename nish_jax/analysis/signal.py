@@ -35,6 +35,9 @@ class SiteSignal(NamedTuple):
       mode: ``"train"`` (BatchNorm with batch statistics, dropout as requested) or ``"eval"``.
       pre_mean, pre_var: of the activation's input.
       post_mean, post_var: of its output.
+      pre_unit_var: the mean over channels of each channel's variance over the examples (and
+        positions) of the activation's input: its input-dependent part. ``pre_var`` adds the
+        spread of the channel means to it.
     """
 
     index: int
@@ -44,6 +47,7 @@ class SiteSignal(NamedTuple):
     pre_var: float
     post_mean: float
     post_var: float
+    pre_unit_var: float
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -60,7 +64,13 @@ def _site_moments(
         x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
         return [jnp.mean(x), jnp.var(x)]
 
-    return jnp.stack([jnp.stack(moments(r.pre) + moments(r.post)) for r in records])
+    def unit_var(x: jax.Array) -> jax.Array:
+        x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        return jnp.mean(jnp.var(x, axis=tuple(range(x.ndim - 1))))
+
+    return jnp.stack(
+        [jnp.stack([*moments(r.pre), *moments(r.post), unit_var(r.pre)]) for r in records]
+    )
 
 
 def signal_propagation(
