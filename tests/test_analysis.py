@@ -435,3 +435,14 @@ def test_a_zoo_mlp_on_mnist_shows_the_predicted_dropout_variance_shift():
     total = [row.pre_var / train[row.index].pre_var for row in evals]
     np.testing.assert_allclose(signal, np.asarray(theory.signal), rtol=0.05)
     np.testing.assert_allclose(total, np.asarray(theory.total), rtol=0.05)
+
+
+def test_the_dropout_shift_figure_plots_the_theory():
+    from experiments.theory import dropout_shift
+
+    figure = dropout_shift.make_figure(("relu", "nish"), depth=4)
+    left, right = figure.axes
+    assert [line.get_label() for line in left.lines] == ["relu", "nish"]
+    theory = dropout_variance_shift(get_activation("nish"), 0.25, 4)
+    np.testing.assert_allclose(left.lines[1].get_ydata(), np.asarray(theory.signal))
+    np.testing.assert_allclose(right.lines[1].get_ydata(), np.asarray(theory.offset))
