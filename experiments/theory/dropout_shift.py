@@ -13,23 +13,17 @@ it goes on losing it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from nish_jax import get_activation  # noqa: E402
-from nish_jax.analysis import dropout_variance_shift  # noqa: E402
+from experiments.theory import write_figure
+from nish_jax import get_activation
+from nish_jax.analysis import dropout_variance_shift
 
 ACTIVATIONS = ("relu", "silu", "gelu", "mish", "nish", "elu")
-OUTPUT = os.path.join(
-    os.path.dirname(__file__), os.pardir, os.pardir, "docs", "images", "dropout_variance_shift.png"
-)
 
 
 def make_figure(
@@ -68,10 +62,7 @@ def make_figure(
 
 def main() -> None:
     """Writes the figure of :data:`ACTIVATIONS` to ``docs/images/dropout_variance_shift.png``."""
-    fig = make_figure()
-    fig.savefig(os.path.normpath(OUTPUT), dpi=150)
-    plt.close(fig)
-    print(f"wrote {os.path.normpath(OUTPUT)}")
+    write_figure(make_figure(), "dropout_variance_shift.png")
 
 
 if __name__ == "__main__":

@@ -17,24 +17,18 @@ at 0 matters. Where SiLU's, GELU's and Mish's boundaries run diagonally to ``sig
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import jax.numpy as jnp
-import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from nish_jax import get_activation  # noqa: E402
-from nish_jax.analysis import chi1_grid  # noqa: E402
+from experiments.theory import write_figure
+from nish_jax import get_activation
+from nish_jax.analysis import chi1_grid
 
 ACTIVATIONS = ("relu", "silu", "gelu", "elu", "mish", "nish")
-OUTPUT = os.path.join(
-    os.path.dirname(__file__), os.pardir, os.pardir, "docs", "images", "order_to_chaos.png"
-)
 
 
 def make_figure(
@@ -95,10 +89,7 @@ def make_figure(
 
 def main() -> None:
     """Writes the figure of :data:`ACTIVATIONS` to ``docs/images/order_to_chaos.png``."""
-    fig = make_figure()
-    fig.savefig(os.path.normpath(OUTPUT), dpi=150)
-    plt.close(fig)
-    print(f"wrote {os.path.normpath(OUTPUT)}")
+    write_figure(make_figure(), "order_to_chaos.png")
 
 
 if __name__ == "__main__":
