@@ -30,6 +30,7 @@ state is at hand, and the measurements are kept in the records store beside it:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -228,17 +229,20 @@ def long_rows(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def comparisons(
-    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+    config: ml_collections.ConfigDict,
+    runs: Sequence[Mapping[str, Any]],
+    reference: str = REFERENCE,
 ) -> list[dict[str, Any]]:
-    """Nish against every other activation, per arm and accuracy; the primary family is
-    ``config.primary`` ((arm, accuracy) cells) against ``config.primary_baselines``."""
+    """``reference`` (Nish) against every other activation, per arm and accuracy, paired by
+    seed; the primary family is ``config.primary`` ((arm, accuracy) cells) against
+    ``config.primary_baselines``."""
     primary = {tuple(cell) for cell in config.primary}
     return stats.compare_activations(
         long_rows(runs),
         cell_keys=("arm", "measure"),
         metric="value",
         higher_is_better=True,
-        reference=REFERENCE,
+        reference=reference,
         is_primary=lambda cell, baseline: (
             (cell["arm"], cell["measure"]) in primary and baseline in config.primary_baselines
         ),
@@ -247,6 +251,13 @@ def comparisons(
 
 def _summary(runs, key: str, **where: Any) -> stats.Summary:
     return stats.summarize(grid.values_of(runs, key, **where))
+
+
+@functools.cache
+def _predicted_signal(act: str, dropout: float, depth: int) -> float:
+    """The mean-field signal shift at the last layer (``dropout_variance_shift``), computed once
+    per activation, dropout and depth: arms share them, and every republication asks again."""
+    return float(dropout_variance_shift(get_activation(act), dropout, depth).signal[-1])
 
 
 def make_table(
@@ -280,11 +291,7 @@ def make_table(
             shift = _summary(runs, "var_shift_extreme", **where)
             after = _summary(runs, "recalibrated_var_shift_extreme", **where)
             signal = _summary(runs, "signal_shift_last", **where)
-            predicted = float(
-                dropout_variance_shift(
-                    get_activation(act), config.arm_settings[arm].dropout, config.depth
-                ).signal[-1]
-            )
+            predicted = _predicted_signal(act, config.arm_settings[arm].dropout, config.depth)
             ratio = {
                 m: _summary(runs, f"grad_ratio_trained_{m}", **where) for m in ("train", "eval")
             }
@@ -384,20 +391,6 @@ def make_figure(config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, A
     return figure
 
 
-def _paired_mean(runs, measure: str, first: str, second: str, arm: str) -> float:
-    """Mean over the seeds where both finished of ``first`` minus ``second`` in ``arm``."""
-    values = {
-        act: {r["seed"]: r[measure] for r in grid.select(runs, arm=arm, activation=act)}
-        for act in (first, second)
-    }
-    diffs = [
-        values[first][seed] - values[second][seed]
-        for seed in set(values[first]) & set(values[second])
-        if math.isfinite(values[first][seed]) and math.isfinite(values[second][seed])
-    ]
-    return float(np.mean(diffs)) if diffs else math.nan
-
-
 def better_steps(
     config: ml_collections.ConfigDict,
     runs: Sequence[Mapping[str, Any]],
@@ -437,23 +430,24 @@ def reading(
     ``"open"``, and the lines that give the numbers it rests on (paired mean differences in
     points; ``sweep_runs``: the depth sweep's rows, for :func:`better_steps`)."""
     rule = config.reading
+    leaders = (REFERENCE, *rule.like_nish)
+    # Paired mean differences (finished pairs) of Nish, and of each activation like it, against
+    # the others: the experiment's comparisons, and the same pairing from the other reference.
+    differences = {
+        (row["activation"], row["cell"], row["baseline"]): row["mean_diff"]
+        for leader in leaders
+        for row in (compared if leader == REFERENCE else comparisons(config, runs, leader))
+    }
     lines, protocol_cells, shape_holds = [], [], True
     for arm, measure in config.primary:
         cell = stats.cell_name({"arm": arm, "measure": measure})
-        nish = {
-            c["baseline"]: c["mean_diff"]
-            for c in compared
-            if c["cell"] == cell and c["baseline"] in rule.smooth
-        }
-        if all(nish[act] < rule.protocol_points for act in rule.smooth):
-            protocol_cells.append(cell)
         ahead = {
-            (leader, act): nish[act]
-            if leader == REFERENCE
-            else _paired_mean(runs, measure, leader, act, arm)
-            for leader in (REFERENCE, *rule.like_nish)
+            (leader, act): differences[(leader, cell, act)]
+            for leader in leaders
             for act in rule.smooth
         }
+        if all(ahead[(REFERENCE, act)] < rule.protocol_points for act in rule.smooth):
+            protocol_cells.append(cell)
         shape_holds &= all(diff > rule.shape_points for diff in ahead.values())
         lines.append(
             f"- {arm}, {ACCURACIES[measure]} (paired mean differences over finished pairs): "
@@ -469,7 +463,7 @@ def reading(
     )
     shape_holds &= all(
         best[leader][0] - best[act][0] > rule.shape_points
-        for leader in (REFERENCE, *rule.like_nish)
+        for leader in leaders
         for act in rule.smooth
     )
     smooth = ", ".join(rule.smooth)
