@@ -112,7 +112,7 @@ if [[ $MODE == accelerator ]]; then
 else
   STUDY_ARGS=(--gpu --variant smoke --steps 1 --repeats 1)
   ACT_ARGS=(--size 65536 --repeats 2)
-  MODEL_ARGS=(--quick --models squeezenet1_1 --acts nish --batch 4 --no-torch)  # as tests/'s
+  MODEL_ARGS=(--quick --models squeezenet1_1 --acts nish --batch 4 --no-torch)
   SEED_ARGS=(--benchmarks mnist_mlp --runs 2 --steps 1 --batch-size 32 --repeats 1)
   LIMITS=(1800 1800 1800 1800)  # a guard against a hang, not a timing: the CPU may be shared
 fi

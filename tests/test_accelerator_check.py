@@ -36,7 +36,10 @@ def test_cpu_smoke_writes_one_report_with_every_step(tmp_path):
     assert "2 vmapped" in study and "The smoke variant: 4 runs in " in study
     assert "[SMOKE run: reduced protocol" in study
     assert "| relu | silu | gelu | mish | nish | nish (jnp sin) | naive nish |" in activation
-    assert "squeezenet1_1" in models and "nish" in models
+    # The model benchmark (--quick, squeezenet1_1, nish only, batch 4): its table, its memory
+    # and its ratios, to the first activation when relu was not measured.
+    assert "| squeezenet1_1 | 32x32 | 4 | " in models and "| squeezenet1_1 temp memory |" in models
+    assert "1.00x" in models and "nish temporary memory <= silu's" not in models
     assert '"benchmark": "mnist_mlp"' in seeds and "speedup_vmapped" in seeds
     # The study's outputs, where a committer finds them.
     results = tmp_path / "results" / "cifar10_study" / "smoke"

@@ -32,9 +32,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def output_root(tmp_path_factory):
+def script_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, set[str]]:
+    """experiments/mnist/full.sh on the smoke variant, run once as a user runs it, into the
+    module's results root; returns the root, the finished process and its MLP run directories.
+    The tests below find its programs trained, as a user finds them after the script."""
+    root = tmp_path_factory.mktemp("results")
+    env = {**os.environ, "OUTPUT_ROOT": str(root), "PY": sys.executable}
+    done = subprocess.run(
+        ["bash", "experiments/mnist/full.sh", "smoke"],
+        env=env, capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )  # fmt: skip
+    return root, done, run_dirs(str(root)) if (root / "runs").is_dir() else set()
+
+
+@pytest.fixture(scope="module")
+def output_root(script_run) -> str:
     """One results root for the module: the experiments share runs and the compilation cache."""
-    return str(tmp_path_factory.mktemp("results"))
+    return str(script_run[0])
 
 
 def smoke(configs, output_root: str, **overrides):
@@ -61,7 +75,8 @@ def check_outputs(results, activations: tuple[str, ...]) -> list[dict[str, str]]
 
 
 def run_dirs(output_root: str) -> set[str]:
-    return set(os.listdir(os.path.join(output_root, "runs")))
+    """The run directories of the MLP programs (the depth sweep's and gradient flow's)."""
+    return {d for d in os.listdir(os.path.join(output_root, "runs")) if d.startswith("mlp-")}
 
 
 def test_depth_sweep_smoke_pairs_seeds_and_keys_runs_by_config(output_root):
@@ -270,18 +285,13 @@ def test_a_new_version_of_a_measurement_is_not_answered_by_the_old_ones_records(
     assert records.measurement_key("gradient_flow", 1, num_examples=128) != key
 
 
-def test_the_full_scale_script_trains_every_program_once(tmp_path):
+def test_the_full_scale_script_trains_every_program_once(script_run):
     """experiments/mnist/full.sh (here on the smoke variant): gradient flow, then the depth sweep,
     then the noise experiment, each program trained once and every output published."""
-    env = {**os.environ, "OUTPUT_ROOT": str(tmp_path), "PY": sys.executable}
-    done = subprocess.run(
-        ["bash", "experiments/mnist/full.sh", "smoke"],
-        env=env, capture_output=True, text=True, timeout=900, cwd=ROOT,
-    )  # fmt: skip
+    root, done, mlp = script_run
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("gradient_flow", "depth_sweep", "noise_robustness"):
-        assert (tmp_path / name / "smoke" / "runs.csv").is_file(), name
-    mlp = [d for d in run_dirs(str(tmp_path)) if d.startswith("mlp-")]
+        assert (root / name / "smoke" / "runs.csv").is_file(), name
     # gradient flow's 2 depths x 2 activations x 2 seeds, then the sweep's GELU control (2 seeds)
     # and x3 learning rate (2 activations x 2 seeds): nothing trained twice
     assert len(mlp) == 8 + 6

@@ -488,19 +488,3 @@ def test_dropout_is_random_in_training_only(initialised) -> None:
     evaluate = jax.jit(lambda key: apply(key, False))
     assert not np.allclose(train(jax.random.key(1)), train(jax.random.key(2)))
     np.testing.assert_array_equal(evaluate(jax.random.key(1)), evaluate(jax.random.key(2)))
-
-
-# --- the model benchmark runs end to end ---------------------------------------------------------
-
-
-def test_model_benchmark_quick_run_prints_a_table(capsys) -> None:
-    from benchmarks import models as bench_models
-
-    report = bench_models.main(
-        ["--quick", "--models", "squeezenet1_1", "--acts", "nish", "--batch", "4", "--no-torch"]
-    )
-    assert "| squeezenet1_1 | 32x32 | 4 | " in report
-    assert "| squeezenet1_1 temp memory |" in report
-    assert "1.00x" in report  # ratios to the first activation when relu was not measured
-    assert "nish temporary memory <= silu's" not in report  # silu was not measured
-    assert report in capsys.readouterr().out
