@@ -13,6 +13,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from experiments import readme, registry
@@ -21,6 +22,8 @@ from experiments.cifar10.airbench import WHITENING_WIDTH, Airbench, whitening_ke
 from experiments.cifar10.airbench_recipe import (
     Programs,
     Recipe,
+    learning_rate_factor,
+    nesterov_sgd,
     normalize,
     put_on_device,
     train_seeds,
@@ -220,6 +223,66 @@ def test_same_seed_same_run_alone_or_vmapped_and_the_same_start_for_every_activa
     for alone, vmapped in zip((first, other), side_by_side, strict=True):
         assert vmapped["train_losses"] == pytest.approx(alone["train_losses"], rel=1e-5)
         assert vmapped["test_loss"] == pytest.approx(alone["test_loss"], rel=1e-5)
+
+
+def test_the_optimiser_steps_as_pytorchs_nesterov_sgd_with_airbench94s_groups():
+    """airbench94 trains with torch.optim.SGD(nesterov=True): BatchNorm biases at 64x the rate,
+    weight_decay = decay / each group's rate, the rate scaled by the schedule, the whitening bias
+    dropped from training after 3 epochs. optax's chain takes the same steps."""
+    torch = pytest.importorskip("torch")
+    recipe = Recipe(**AIRBENCH94)
+    steps_per_epoch, total_steps = 2, 9  # the bias freezes at step 6; the schedule peaks at 2
+    kilostep = 1024 * (1 + 1 / (1 - recipe.momentum))
+    lr, decay = recipe.lr / kilostep, recipe.weight_decay * recipe.batch_size / kilostep
+    rng = np.random.default_rng(0)
+    params = {
+        "whitening_bias": rng.normal(size=(4,)).astype(np.float32),
+        "Conv_0": {"kernel": rng.normal(size=(3, 3, 4, 8)).astype(np.float32)},
+        "BatchNorm_0": {"bias": rng.normal(size=(8,)).astype(np.float32)},
+    }
+    grads = [jax.tree.map(lambda p: rng.normal(size=p.shape).astype(np.float32), params)
+             for _ in range(total_steps)]  # fmt: skip
+
+    optimizer = nesterov_sgd(recipe, steps_per_epoch, total_steps)
+    ours = jax.tree.map(jnp.asarray, params)
+    state = optimizer.init(ours)
+    for grad in grads:
+        updates, state = optimizer.update(grad, state, ours)
+        ours = optax.apply_updates(ours, updates)
+
+    tensors = {
+        name: torch.tensor(value)
+        for name, value in (
+            ("whitening_bias", params["whitening_bias"]),
+            ("kernel", params["Conv_0"]["kernel"]),
+            ("bias", params["BatchNorm_0"]["bias"]),
+        )
+    }
+    for tensor in tensors.values():
+        tensor.requires_grad_(True)
+    rates = (lr * recipe.bias_scaler, lr, lr)
+    groups = [{"params": [tensors["bias"]]}, {"params": [tensors["kernel"]]},
+              {"params": [tensors["whitening_bias"]]}]  # fmt: skip
+    for group, rate in zip(groups, rates, strict=True):
+        group.update(lr=rate, weight_decay=decay / rate)
+    theirs = torch.optim.SGD(groups, momentum=recipe.momentum, nesterov=True)
+    for step, grad in enumerate(grads):
+        factor = float(learning_rate_factor(step, total_steps, recipe))
+        for group, rate in zip(theirs.param_groups, rates, strict=True):
+            group["lr"] = rate * factor
+        tensors["kernel"].grad = torch.tensor(grad["Conv_0"]["kernel"])
+        tensors["bias"].grad = torch.tensor(grad["BatchNorm_0"]["bias"])
+        frozen = step >= recipe.whiten_bias_epochs * steps_per_epoch
+        tensors["whitening_bias"].grad = None if frozen else torch.tensor(grad["whitening_bias"])
+        theirs.step()
+
+    for ours_value, name in (
+        (ours["Conv_0"]["kernel"], "kernel"),
+        (ours["BatchNorm_0"]["bias"], "bias"),
+        (ours["whitening_bias"], "whitening_bias"),
+    ):
+        np.testing.assert_allclose(ours_value, tensors[name].detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours["whitening_bias"], params["whitening_bias"])  # it trained first
 
 
 def equations(jaxpr) -> list:
