@@ -472,9 +472,16 @@ def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_roo
         ("depth=1, noise_std=rise", "relu"),
         ("depth=2, noise_std=rise", "relu"),
     }
-    found = {("noise_robustness", "confirm"): readme.read_result(results.directory)}
+    pilot = ROOT / "docs" / "results" / "noise_robustness" / "full"
+    found = {
+        ("noise_robustness", "confirm"): readme.read_result(results.directory),
+        ("noise_robustness", "full"): readme.read_result(str(pilot)),
+    }
     page = readme.mnist_claims(found)  # the paper's depths (5, 10) are not in the smoke run
     assert "Smallest detectable difference" in page and "2 layers: relu" in page
+    # Under Fig. 2b, SiLU against ReLU in every committed noise run: the pilot's tight null stays.
+    assert "SiLU minus ReLU at 5 layers: not in the `confirm` run." in page
+    assert "at 5 layers in the `full` run" in page and "-0.0004 [-0.0105, +0.0098]" in page
     (line,) = noise_robustness.power_lines(
         found[("noise_robustness", "confirm")]["comparisons"],
         lambda row: row["cell"].startswith("depth=2,"),
