@@ -111,7 +111,7 @@ if [[ $MODE == accelerator ]]; then
   LIMITS=(400 45 60 60)
 else
   STUDY_ARGS=(--gpu --variant smoke --steps 1 --repeats 1)
-  ACT_ARGS=(--size 65536 --repeats 2)
+  ACT_ARGS=(--size 4096 --repeats 1)
   MODEL_ARGS=(--quick --models squeezenet1_1 --acts nish --batch 4 --no-torch)
   SEED_ARGS=(--benchmarks mnist_mlp --runs 2 --steps 1 --batch-size 32 --repeats 1)
   LIMITS=(1800 1800 1800 1800)  # a guard against a hang, not a timing: the CPU may be shared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,15 @@ def test_cpu_smoke_writes_one_report_with_every_step(tmp_path):
     )
     assert "2 vmapped" in study and "The smoke variant: 4 runs in " in study
     assert "[SMOKE run: reduced protocol" in study
+    # The activation benchmark: every activation and pass, ratios to SiLU, and the A/B of Nish's
+    # two float32 sine paths with its verdict for this backend.
     assert "| relu | silu | gelu | mish | nish | nish (jnp sin) | naive nish |" in activation
+    for row in ("forward", "grad", "fwd+bwd (vjp)", "16-layer MLP step, temp memory"):
+        assert re.search(rf"^\| {re.escape(row)} \|", activation, re.M), row
+    assert "(1.00x)" in activation
+    assert re.search(
+        r"^Sine path on cpu: .* faster in fwd\+bwd: (polynomial|jnp)\.$", activation, re.M
+    )
     # The model benchmark (--quick, squeezenet1_1, nish only, batch 4): its table, its memory
     # and its ratios, to the first activation when relu was not measured.
     assert "| squeezenet1_1 | 32x32 | 4 | " in models and "| squeezenet1_1 temp memory |" in models

@@ -353,7 +353,7 @@ def test_relu_chi1_is_half_sigma_w_squared_and_critical_at_two():
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 4, 5))
-def _random_stack(act, rate: float, depth: int, seed: int, width: int = 1024, batch: int = 2048):
+def _random_stack(act, rate: float, depth: int, seed: int, width: int = 1024, batch: int = 1024):
     """A wide random Dense -> BatchNorm -> act -> Dropout stack, simulated: the training pass
     (batch statistics, dropout on) gives the running statistics the test pass (dropout off)
     normalises with. Per block: the test pass's within-unit variance (mean over units) and the
@@ -378,15 +378,16 @@ def _random_stack(act, rate: float, depth: int, seed: int, width: int = 1024, ba
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_the_dropout_variance_shift_agrees_with_simulated_wide_networks(name):
-    """Over 8 blocks, three random 1024-wide stacks on average (2.4% and 10% off at most,
-    measured): the signal within 5%, the offsets (from the third block, where they exceed
-    0.001) within 20%. One stack alone strays by up to 22% at a block, with the weights drawn
-    there."""
+    """Over 8 blocks, three random 1024-wide stacks of 1024 examples on average (3.1% and 12.4%
+    off at most, measured; 2.4% and 10% with 2048 examples): the signal within 5%, the offsets
+    (from the third block, where they exceed 0.001) within 20%. One stack alone strays by up to
+    22% at a block, with the weights drawn there. The first block has no offsets: its estimate
+    is the sampling correction alone, -1/1024."""
     act = get_activation(name)
     theory = dropout_variance_shift(act, 0.25, 8)
     signal, offset = np.mean([_random_stack(act, 0.25, 8, seed) for seed in (0, 1, 2)], axis=0)
     np.testing.assert_allclose(np.asarray(theory.signal), signal, rtol=0.05)
-    assert abs(offset[0]) < 1e-3 and float(theory.offset[0]) == 0.0
+    assert abs(offset[0]) < 2e-3 and float(theory.offset[0]) == 0.0
     np.testing.assert_allclose(np.asarray(theory.offset)[2:], offset[2:], rtol=0.2)
 
 
