@@ -86,9 +86,12 @@ EXPERIMENTS = (
     Experiment(
         noise_robustness,
         noise_robustness_config,
-        ("confirm", "full", "paper"),
+        ("confirm", "confirm_noisy", "full", "paper"),
         (claims.FIG_2B, claims.FIG_2C),
-        labels=(("full", "the pilot, exploratory"),),
+        labels=(
+            ("confirm_noisy", "the confirmatory networks under noisy training, exploratory"),
+            ("full", "the pilot, exploratory"),
+        ),
     ),
     Experiment(gradient_flow, gradient_flow_config, ("full", "origin")),
     Experiment(depth_mechanism, depth_mechanism_config, ("full",)),

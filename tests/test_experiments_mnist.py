@@ -508,6 +508,21 @@ def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_roo
     assert "points short)" in summary  # 256 training images: far from the 98% target
 
 
+def test_an_exploratory_noise_run_says_it_has_no_primary_comparison():
+    """``confirm_noisy`` names no primary family: its summary says so instead of giving empty
+    primary and power headings, and still checks the clean accuracy (its committed runs)."""
+    directory = ROOT / "docs" / "results" / "noise_robustness" / "confirm_noisy"
+    parse = lambda rows: [{k: readme.parse_cell(v) for k, v in r.items()} for r in rows]  # noqa: E731
+    runs = parse(report.read_csv(str(directory / "runs.csv")))
+    compared = parse(report.read_csv(str(directory / "comparisons.csv")))
+    config = noise_configs.get_config("confirm_noisy")
+    lines = noise_robustness.summary_lines(config, runs, compared, table=None)
+    assert not any(c["primary"] for c in compared)
+    assert not any("Primary endpoint" in line or "Smallest detectable" in line for line in lines)
+    assert any(line.startswith("- Exploratory: no primary comparison.") for line in lines)
+    assert any(line.startswith("  - 10 layers: relu 99.") for line in lines)
+
+
 @pytest.mark.parametrize(
     ("ci", "p_holm", "reading"),
     [

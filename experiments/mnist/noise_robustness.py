@@ -306,14 +306,23 @@ def seeds_text(config: ml_collections.ConfigDict) -> str:
 
 
 def summary_lines(config, runs, compared, table) -> list[str]:
-    lines = [
-        f"- Scale: {scale(config)}.",
-        f"- Primary endpoint: {ENDPOINT_NAMES[config.endpoint]}; Nish minus each other "
-        "activation (negative: Nish lower), paired, Holm-adjusted:",
-        *report.primary_lines(compared, digits=3),
-    ]
+    lines = [f"- Scale: {scale(config)}."]
+    primary = report.primary_lines(compared, digits=3)
+    if primary:
+        lines += [
+            f"- Primary endpoint: {ENDPOINT_NAMES[config.endpoint]}; Nish minus each other "
+            "activation (negative: Nish lower), paired, Holm-adjusted:",
+            *primary,
+        ]
+        if config.endpoint == "robustness":
+            lines += power_lines(compared)
+    else:  # an exploratory run (``config.primary`` empty)
+        lines.append(
+            f"- Exploratory: no primary comparison. Endpoint {ENDPOINT_NAMES[config.endpoint]}; "
+            "every comparison (comparisons.csv, the table) is in one Holm family."
+        )
     if config.endpoint == "robustness":
-        lines += power_lines(compared) + clean_accuracy_lines(config, runs)
+        lines += clean_accuracy_lines(config, runs)
     return lines
 
 
