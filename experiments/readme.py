@@ -3,9 +3,9 @@
     python -m experiments.readme            # republish every committed result, rewrite the pages
     python -m experiments.readme --check    # exit 1 if a page differs from what it would be
 
-Two pages hold a generated block: the README (the paper's claims and our verdicts, one table)
-and ``docs/results.md`` (every claim's evidence, the theory beside it, and every committed
-result's table and figure).
+Two pages hold a generated block: the README (the paper's claims and our verdicts, one table,
+and Fig. 2a's theory beside its measurements) and ``docs/results.md`` (every claim's evidence,
+the theory beside it, and every committed result's table and figure).
 
 Every committed result directory ``docs/results/<experiment>/<config>/`` holds the runs
 (``runs.csv``), the resolved ``config.json`` and the machine record ``meta.json`` of a finished
@@ -19,6 +19,7 @@ the variants the pages show and the claims they test come from :mod:`experiments
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -344,10 +345,11 @@ VERDICT_RULE = (
 THEORY_ACTIVATIONS = ("relu", "silu", "gelu", "mish", "nish", "elu")
 
 
-def theory_rows(dropout: float, depth: int) -> list[dict[str, Any]]:
+@functools.cache
+def theory_rows(dropout: float, depth: int) -> tuple[Mapping[str, Any], ...]:
     """Per activation: the variance-preserving gain, the backward factor per layer in either
     BatchNorm mode, and the test-time variance shift of a ``depth``-block stack with ``dropout``
-    after each block (:mod:`nish_jax.analysis`)."""
+    after each block (:mod:`nish_jax.analysis`). Cached: both pages show it."""
     from nish_jax import get_activation
     from nish_jax.analysis import (
         backward_factor,
@@ -372,7 +374,7 @@ def theory_rows(dropout: float, depth: int) -> list[dict[str, Any]]:
                 "signal_left": float(shift.signal[-1]),
             }
         )
-    return rows
+    return tuple(rows)
 
 
 def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
@@ -429,6 +431,82 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
         f"committed full depth sweep at depth {deepest} and the origin's step, mean over its "
         "seeds; the training "
         "accuracy is the last epoch's, logged with dropout on.\n"
+    )
+
+
+def mean_percent(runs: Sequence[Mapping[str, Any]], key: str, **where: Any) -> str:
+    """The mean of ``key`` over the runs that match ``where`` and did not diverge ("-": none)."""
+    values = [
+        r[key] for r in runs if all(r[k] == v for k, v in where.items()) and not r["diverged"]
+    ]
+    return f"{sum(values) / len(values):.1f}" if values else "-"
+
+
+def depth_at_a_glance(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
+    """The README's Fig. 2a table: per activation the train- and eval-mode theory beside the
+    test accuracy at the deepest primary depth, as trained (the full sweep) and, once the
+    depth-mechanism run is committed, after BatchNorm recalibration and without dropout."""
+    if ("depth_sweep", "full") not in found:
+        return ""
+    config, sweep, _ = load_committed(found[("depth_sweep", "full")]["directory"])
+    deepest = max(config.primary_depths)
+    dropout = config.train.model_options.dropout
+    mechanism = found.get(("depth_mechanism", "full"))
+    arms = load_committed(mechanism["directory"])[1] if mechanism else []
+    rows = [
+        [
+            theory["activation"],
+            f"{theory['gain']:.2f}",
+            f"{theory['train_factor']:.2f} / {theory['init_eval_factor']:.2f}",
+            f"{theory['signal_left']:.2g}",
+            mean_percent(
+                sweep,
+                "test_top1_percent",
+                depth=deepest,
+                lr_factor=1.0,
+                activation=theory["activation"],
+            ),
+            *(
+                [
+                    mean_percent(
+                        arms,
+                        "recalibrated_test_top1_percent",
+                        arm="origin",
+                        activation=theory["activation"],
+                    ),
+                    mean_percent(
+                        arms, "test_top1_percent", arm="no_dropout", activation=theory["activation"]
+                    ),
+                ]
+                if mechanism
+                else []
+            ),
+        ]
+        for theory in theory_rows(dropout, deepest)
+    ]
+    columns = [
+        "Activation",
+        "gain",
+        "backward factor per layer, train / eval mode",
+        f"signal left at block {deepest}, theory",
+        f"test accuracy at depth {deepest} (%)",
+        *(["after recalibration", "without dropout"] if mechanism else []),
+    ]
+    measured = (
+        "; recalibrated and without dropout: the pre-registered `depth_mechanism` run"
+        if mechanism
+        else "; the pre-registered run that recalibrates and removes dropout is under way"
+    )
+    return (
+        f"Fig. 2a at depth {deepest}, the theory of each activation beside what was measured:\n\n"
+        + report.markdown_table(columns, rows)
+        + "\nTheory (`nish_jax.analysis`, exact quadrature): the gain 1/sqrt(Var phi(z)); the "
+        "backward factor per layer in train mode (batch statistics: E[phi'(z)^2] / Var phi(z)) "
+        "and in eval mode at initialisation (running statistics 0 and 1: phi'(0)^2, 1/2 for "
+        f"ReLU); the test-time signal left after {deepest} blocks by dropout {dropout:g}'s "
+        "variance shift, in mean field (1: none). Measured: mean test accuracy over the paired "
+        f"seeds at the origin's step, dropout {dropout:g} as trained (the full depth sweep)"
+        f"{measured}. Details: [docs/results.md](docs/results.md).\n"
     )
 
 
@@ -517,8 +595,12 @@ def silu_versus_relu(found: Mapping[tuple[str, str], Mapping[str, Any]], name: s
 
 
 def claims_block(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
-    """The README's block: the paper's claims and our verdicts, one table."""
-    return "\n".join([BEGIN, "", claims_table(found), VERDICT_RULE, "", END])
+    """The README's block: the paper's claims and our verdicts, one table, and Fig. 2a's theory
+    beside its measurements."""
+    glance = depth_at_a_glance(found)
+    return "\n".join(
+        [BEGIN, "", claims_table(found), VERDICT_RULE, "", *([glance] if glance else []), END]
+    )
 
 
 def results_block(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
