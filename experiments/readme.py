@@ -468,15 +468,12 @@ def depth_at_a_glance(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str
             ),
             *(
                 [
-                    mean_percent(
-                        arms,
-                        "recalibrated_test_top1_percent",
-                        arm="origin",
-                        activation=theory["activation"],
-                    ),
-                    mean_percent(
-                        arms, "test_top1_percent", arm="no_dropout", activation=theory["activation"]
-                    ),
+                    mean_percent(arms, key, arm=arm, activation=theory["activation"])
+                    for arm, key in (
+                        ("origin", "test_top1_percent"),
+                        ("origin", "recalibrated_test_top1_percent"),
+                        ("no_dropout", "test_top1_percent"),
+                    )
                 ]
                 if mechanism
                 else []
@@ -490,10 +487,11 @@ def depth_at_a_glance(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str
         "backward factor per layer, train / eval mode",
         f"signal left at block {deepest}, theory",
         f"test accuracy at depth {deepest} (%)",
-        *(["after recalibration", "without dropout"] if mechanism else []),
+        *(["retrained", "retrained, recalibrated", "without dropout"] if mechanism else []),
     ]
     measured = (
-        "; recalibrated and without dropout: the pre-registered `depth_mechanism` run"
+        "; retrained (the same programs on a later host), recalibrated and without dropout: the "
+        "pre-registered `depth_mechanism` run"
         if mechanism
         else "; the pre-registered run that recalibrates and removes dropout is under way"
     )

@@ -404,14 +404,15 @@ def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(outp
     assert f"Reading: **{readme.MECHANISM_READINGS[outcome]}**" in page
     # The README's Fig. 2a table: the theory beside the sweep's accuracy, and the arms' means.
     glance = readme.depth_at_a_glance(found)
-    assert "| after recalibration | without dropout |" in glance
+    assert "| retrained | retrained, recalibrated | without dropout |" in glance
     (nish_row,) = [line for line in glance.splitlines() if line.startswith("| nish |")]
     mean = lambda key, arm: np.mean(  # noqa: E731
         [r[key] for r in runs if r["arm"] == arm and r["activation"] == "nish"]
     )
     recalibrated = mean("recalibrated_test_top1_percent", "origin")
     assert nish_row.endswith(
-        f"| {recalibrated:.1f} | {mean('test_top1_percent', 'no_dropout'):.1f} |"
+        f"| {mean('test_top1_percent', 'origin'):.1f} | {recalibrated:.1f} "
+        f"| {mean('test_top1_percent', 'no_dropout'):.1f} |"
     )
     assert "| 1.39 | 1.20 / 1.00 |" in nish_row  # Nish's gain and backward factors
     del found[("depth_mechanism", "full")]
