@@ -24,13 +24,14 @@ import json
 import math
 import os
 import sys
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ml_collections
 
 from experiments import registry
-from experiments.core import report, stats
+from experiments.core import grid, report, stats
 from experiments.paper import results as paper_results
 from experiments.paper.claims import ALPHA, CLAIMS, FIG_2B, is_significant, verdict
 
@@ -301,7 +302,8 @@ def mnist_claims(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
             parts += [*module.power_lines(result["comparisons"], claim.selects), ""]
             parts += [*module.clean_accuracy_lines(config, runs), ""]
         if claim is FIG_2B:  # every committed noise run, the pilot's tight null included
-            parts += [line for name in names for line in (silu_versus_relu(found, name), "")]
+            said = [silu_versus_relu(found, name) for name in names]
+            parts += [line for sentence in said if sentence for line in (sentence, "")]
         if tester == "depth_sweep":
             controlled = module.controls(config, result["comparisons"])
             rates = (
@@ -363,16 +365,18 @@ def theory_rows(dropout: float, depth: int) -> tuple[Mapping[str, Any], ...]:
         act = get_activation(name)
         shift = dropout_variance_shift(act, dropout, depth)
         rows.append(
-            {
-                "activation": name,
-                "gain": float(variance_preserving_gain(act)),
-                "train_factor": float(batch_norm_backward_factor(act)),
-                # q -> 0: phi'(0)^2 for a smooth activation, 1/2 for ReLU (half its units pass)
-                "init_eval_factor": float(backward_factor(act, 1.0, 1e-6)),
-                "first_factor": float(shift.factor[0]),
-                "last_factor": float(shift.factor[-1]),
-                "signal_left": float(shift.signal[-1]),
-            }
+            types.MappingProxyType(
+                {
+                    "activation": name,
+                    "gain": float(variance_preserving_gain(act)),
+                    "train_factor": float(batch_norm_backward_factor(act)),
+                    # q -> 0: phi'(0)^2 for a smooth activation, 1/2 for ReLU (half its units pass)
+                    "init_eval_factor": float(backward_factor(act, 1.0, 1e-6)),
+                    "first_factor": float(shift.factor[0]),
+                    "last_factor": float(shift.factor[-1]),
+                    "signal_left": float(shift.signal[-1]),
+                }
+            )  # read-only: the cache hands the same rows to every caller
         )
     return tuple(rows)
 
@@ -388,9 +392,11 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
     rows = []
     for theory in theory_rows(dropout, deepest):
         where = {"depth": deepest, "lr_factor": 1.0, "activation": theory["activation"]}
-        mine = [r for r in runs if all(r[k] == v for k, v in where.items()) and not r["diverged"]]
-        test = [r["test_top1_percent"] for r in mine]
-        gaps = [r["test_top1_percent"] - r["train_top1_percent"] for r in mine]
+        gaps = [
+            r["test_top1_percent"] - r["train_top1_percent"]
+            for r in grid.select(runs, **where)
+            if not r["diverged"]
+        ]
         rows.append(
             [
                 theory["activation"],
@@ -399,7 +405,7 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
                 f"{theory['init_eval_factor']:.2f}",
                 f"{theory['first_factor']:.2f} / {theory['last_factor']:.2f}",
                 f"{theory['signal_left']:.2g}",
-                f"{sum(test) / len(test):.1f}" if test else "-",
+                mean_with_diverged(runs, "test_top1_percent", **where),
                 f"{sum(gaps) / len(gaps):+.1f}" if gaps else "-",
             ]
         )
@@ -434,32 +440,41 @@ def depth_theory_table(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> st
     )
 
 
-def mean_percent(runs: Sequence[Mapping[str, Any]], key: str, **where: Any) -> str:
-    """The mean of ``key`` over the runs that match ``where`` and did not diverge ("-": none)."""
-    values = [
-        r[key] for r in runs if all(r[k] == v for k, v in where.items()) and not r["diverged"]
-    ]
-    return f"{sum(values) / len(values):.1f}" if values else "-"
+def mean_with_diverged(runs: Sequence[Mapping[str, Any]], key: str, **where: Any) -> str:
+    """The mean of ``key`` over the finished runs matching ``where``, with how many of them
+    diverged where any did ("-": no finished run)."""
+    mean = stats.summarize(grid.values_of(runs, key, **where)).mean
+    diverged, total = grid.diverged_count(runs, **where)
+    text = "-" if math.isnan(mean) else f"{mean:.1f}"
+    return text + (f" ({diverged} of {total} diverged)" if diverged else "")
 
 
 def depth_at_a_glance(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
     """The README's Fig. 2a table: per activation the train- and eval-mode theory beside the
     test accuracy at the deepest primary depth, as trained (the full sweep) and, once the
-    depth-mechanism run is committed, after BatchNorm recalibration and without dropout."""
+    depth-mechanism run is committed (at that depth), its origin arm retrained, as trained and
+    after BatchNorm recalibration, and its arm without dropout."""
     if ("depth_sweep", "full") not in found:
         return ""
     config, sweep, _ = load_committed(found[("depth_sweep", "full")]["directory"])
     deepest = max(config.primary_depths)
     dropout = config.train.model_options.dropout
     mechanism = found.get(("depth_mechanism", "full"))
-    arms = load_committed(mechanism["directory"])[1] if mechanism else []
+    arms = []
+    if mechanism:
+        mechanism_config, arms, _ = load_committed(mechanism["directory"])
+        if mechanism_config.depth != deepest:
+            raise ValueError(
+                f"depth_mechanism/full ran at depth {mechanism_config.depth}, the full depth "
+                f"sweep's deepest primary depth is {deepest}: the table needs them equal"
+            )
     rows = [
         [
             theory["activation"],
             f"{theory['gain']:.2f}",
             f"{theory['train_factor']:.2f} / {theory['init_eval_factor']:.2f}",
             f"{theory['signal_left']:.2g}",
-            mean_percent(
+            mean_with_diverged(
                 sweep,
                 "test_top1_percent",
                 depth=deepest,
@@ -468,7 +483,7 @@ def depth_at_a_glance(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str
             ),
             *(
                 [
-                    mean_percent(arms, key, arm=arm, activation=theory["activation"])
+                    mean_with_diverged(arms, key, arm=arm, activation=theory["activation"])
                     for arm, key in (
                         ("origin", "test_top1_percent"),
                         ("origin", "recalibrated_test_top1_percent"),
@@ -484,7 +499,7 @@ def depth_at_a_glance(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str
     columns = [
         "Activation",
         "gain",
-        "backward factor per layer, train / eval mode",
+        "backward factor per layer, train mode / eval mode at init",
         f"signal left at block {deepest}, theory",
         f"test accuracy at depth {deepest} (%)",
         *(["retrained", "retrained, recalibrated", "without dropout"] if mechanism else []),
@@ -560,7 +575,8 @@ def depth_mechanism_reading(found: Mapping[tuple[str, str], Mapping[str, Any]]) 
 
 def silu_versus_relu(found: Mapping[tuple[str, str], Mapping[str, Any]], name: str) -> str:
     """Fig. 2b's "Swish better than ReLU" on the committed noise run ``name``: SiLU minus ReLU
-    in its endpoint at 5 layers, paired by seed (a sentence naming the run)."""
+    in its endpoint at 5 layers, paired by seed (a sentence naming the run; "" for a run
+    without 5-layer networks)."""
     from experiments.mnist import noise_robustness
 
     config, runs, _ = load_committed(found[("noise_robustness", name)]["directory"])
@@ -575,6 +591,8 @@ def silu_versus_relu(found: Mapping[tuple[str, str], Mapping[str, Any]], name: s
     silu, relu = by_seed("silu"), by_seed("relu")
     seeds = sorted(set(silu) & set(relu))  # a design may run one of them on more seeds
     run = f"the `{name}` run"
+    if 5 not in config.depths:
+        return ""
     if not seeds:
         return f"SiLU minus ReLU at 5 layers: not in {run}."
     found_pair = stats.paired_comparison(
@@ -629,8 +647,9 @@ def results_block(found: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
         paper_support_table(),
     ]
     for (experiment, name), result in found.items():
+        label = dict(registry.get(experiment).labels).get(name)
         parts += [
-            f"### {experiment} / {name}",
+            f"### {experiment} / {name}" + (f" ({label})" if label else ""),
             "",
             f"{provenance(result['meta'])}; files: [{result['directory']}]({result['directory']}).",
             "",

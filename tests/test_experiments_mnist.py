@@ -415,6 +415,15 @@ def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(outp
         f"| {mean('test_top1_percent', 'no_dropout'):.1f} |"
     )
     assert "| 1.39 | 1.20 / 1.00 |" in nish_row  # Nish's gain and backward factors
+    deepest = max(depth_sweep_configs.get_config("smoke").primary_depths)
+    swept = np.mean(
+        [
+            r["test_top1_percent"]
+            for r in sweep.runs
+            if (r["depth"], r["lr_factor"], r["activation"]) == (deepest, 1.0, "nish")
+        ]
+    )
+    assert f"| {swept:.1f} | {mean('test_top1_percent', 'origin'):.1f} |" in nish_row
     del found[("depth_mechanism", "full")]
     assert "under way" in readme.depth_at_a_glance(found)
 
@@ -495,7 +504,7 @@ def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_roo
     page = readme.mnist_claims(found)  # the paper's depths (5, 10) are not in the smoke run
     assert "Smallest detectable difference" in page and "2 layers: relu" in page
     # Under Fig. 2b, SiLU against ReLU in every committed noise run: the pilot's tight null stays.
-    assert "SiLU minus ReLU at 5 layers: not in the `confirm` run." in page
+    assert "the `confirm` run" not in page  # no 5-layer networks in the smoke run: no line
     assert "at 5 layers in the `full` run" in page and "-0.0004 [-0.0105, +0.0098]" in page
     (line,) = noise_robustness.power_lines(
         found[("noise_robustness", "confirm")]["comparisons"],
@@ -526,11 +535,9 @@ def test_the_robustness_endpoint_reports_its_power_and_clean_accuracy(output_roo
 def test_an_exploratory_noise_run_says_it_has_no_primary_comparison():
     """``confirm_noisy`` names no primary family: its summary says so instead of giving empty
     primary and power headings, and still checks the clean accuracy (its committed runs)."""
-    directory = ROOT / "docs" / "results" / "noise_robustness" / "confirm_noisy"
-    parse = lambda rows: [{k: readme.parse_cell(v) for k, v in r.items()} for r in rows]  # noqa: E731
-    runs = parse(report.read_csv(str(directory / "runs.csv")))
-    compared = parse(report.read_csv(str(directory / "comparisons.csv")))
-    config = noise_configs.get_config("confirm_noisy")
+    directory = str(ROOT / "docs" / "results" / "noise_robustness" / "confirm_noisy")
+    config, runs, _ = readme.load_committed(directory)
+    compared = readme.read_result(directory)["comparisons"]
     lines = noise_robustness.summary_lines(config, runs, compared, table=None)
     assert not any(c["primary"] for c in compared)
     assert not any("Primary endpoint" in line or "Smallest detectable" in line for line in lines)

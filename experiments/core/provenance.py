@@ -92,11 +92,13 @@ def machine_description() -> str:
     """Today's date and this machine in one line (the heading of every benchmark's report)."""
     import jax
 
-    return (
-        f"{datetime.date.today()}, jax {jax.__version__}, "
-        f"{machine.describe_devices(jax.devices())}, {os.cpu_count()} CPU cores: "
-        f"{machine.processor_name()}"
+    devices = machine.describe_devices(jax.devices())
+    host = (  # a CPU backend's description already names the host
+        ""
+        if jax.default_backend() == "cpu"
+        else f", host {machine.processor_name()}, {machine.cpu_details()}"
     )
+    return f"{datetime.date.today()}, jax {jax.__version__}, {devices}{host}"
 
 
 def machine_record(runs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:

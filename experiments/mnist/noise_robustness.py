@@ -44,13 +44,22 @@ ENDPOINT_NAMES = {
     "level_average": "test loss averaged over the noise levels",
     "robustness": "the rise in test loss from clean inputs to the noisy levels",
 }
-ENDPOINT_NOTES = {
-    "level_average": "Rows 'mean' (the loss averaged over the levels) are the primary endpoint; "
-    "per-level rows are exploratory.",
-    "robustness": "Rows 'rise' (the mean over the noisy levels of the loss there minus the clean "
-    "loss) hold the endpoint: the comparisons config.primary names are the primary family, the "
-    "rest and every per-level row are exploratory.",
+# What each endpoint's rows (ENDPOINTS' row label) hold.
+ENDPOINT_ROWS = {
+    "level_average": "the loss averaged over the levels",
+    "robustness": "the mean over the noisy levels of the loss there minus the clean loss",
 }
+
+
+def endpoint_note(config: ml_collections.ConfigDict) -> str:
+    """The table's note on which rows hold the endpoint and which comparisons are primary."""
+    row = f"Rows '{ENDPOINTS[config.endpoint][0]}' ({ENDPOINT_ROWS[config.endpoint]})"
+    if not config.primary:
+        return f"{row} hold the endpoint; this run has no primary comparison: all are exploratory."
+    return (
+        f"{row} hold the endpoint: the comparisons config.primary names are the primary family, "
+        "the rest and every per-level row are exploratory."
+    )
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -232,7 +241,7 @@ def make_table(
         "- Nish - best other: paired mean difference in test loss to the other activation with "
         "the lowest loss (negative: Nish lower), 95% CI; p: paired t, Holm within its family (the "
         "primary comparisons, or all others of this run). "
-        f"{ENDPOINT_NOTES[config.endpoint]}",
+        f"{endpoint_note(config)}",
     ]
     return report.Table(columns, cells, numeric, notes)
 
@@ -306,6 +315,9 @@ def seeds_text(config: ml_collections.ConfigDict) -> str:
 
 
 def summary_lines(config, runs, compared, table) -> list[str]:
+    """The summary: the scale, then the primary comparisons (with, for the robustness endpoint,
+    their power and reading) or, for an exploratory run, that it has none; then the clean
+    accuracy against the convergence target (robustness endpoint)."""
     lines = [f"- Scale: {scale(config)}."]
     primary = report.primary_lines(compared, digits=3)
     if primary:

@@ -17,40 +17,37 @@ import jax
 
 
 @functools.cache
-def processor_name() -> str:
-    """This host's CPU model as the OS names it (Linux: /proc/cpuinfo), else the architecture."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (Linux); empty where there is none."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as file:
             for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the end of the first processor's block
+                name, _, value = line.partition(":")
+                fields[name.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
 
 
-@functools.cache
+def processor_name() -> str:
+    """This host's CPU model as the OS names it (Linux: /proc/cpuinfo), else the architecture."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
 def cpu_details() -> str:
     """The CPU's family and model, where the OS gives them, and the CPUs this process may use:
     ``"family 25 model 17, 2 CPUs"``."""
-    found: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                name, _, value = line.partition(":")
-                if name.strip() in ("cpu family", "model"):
-                    found.setdefault(name.strip(), value.strip())
-                elif not line.strip():
-                    break  # the first processor's block is enough
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = _cpuinfo()
     generation = (
-        [f"family {found['cpu family']} model {found['model']}"]
-        if {"cpu family", "model"} <= found.keys()
+        [f"family {info['cpu family']} model {info['model']}"]
+        if "cpu family" in info and "model" in info
         else []
     )
-    return ", ".join([*generation, f"{usable} CPUs"])
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return ", ".join([*generation, f"{usable or 'unknown'} CPUs"])
 
 
 def describe_devices(devices: Sequence[jax.Device]) -> str:
