@@ -569,6 +569,11 @@ def depth_mechanism_reading(found: Mapping[tuple[str, str], Mapping[str, Any]]) 
             "",
             f"Reading: **{MECHANISM_READINGS[outcome]}**.",
             "",
+            "The variance-shift theory's predictions (exploratory, written before the first run; "
+            "accuracy points, mean [95% CI] over each activation's runs):",
+            "",
+            *depth_mechanism.prediction_lines(config, runs),
+            "",
         ]
     )
 

@@ -402,6 +402,12 @@ def test_the_depth_mechanism_measures_every_program_in_both_batchnorm_modes(outp
     }
     page = readme.depth_mechanism_reading(found)
     assert f"Reading: **{readme.MECHANISM_READINGS[outcome]}**" in page
+    # The theory's predictions beside the measurements, paired within each run.
+    predictions = depth_mechanism.prediction_lines(config, runs)
+    assert all(line in page for line in predictions) and len(predictions) == 3
+    relu = [r for r in runs if (r["arm"], r["activation"]) == ("no_dropout", "relu")]
+    gap = np.mean([r["test_top1_percent"] - r["train_top1_percent"] for r in relu])
+    assert f"relu {gap:+.1f} [" in predictions[2]
     # The README's Fig. 2a table: the theory beside the sweep's accuracy, and the arms' means.
     glance = readme.depth_at_a_glance(found)
     assert "| retrained | retrained, recalibrated | without dropout |" in glance

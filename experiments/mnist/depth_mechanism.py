@@ -479,6 +479,56 @@ def reading(
     return outcome, lines
 
 
+def within_run_differences(
+    runs: Sequence[Mapping[str, Any]], arm: str, minuend: str, subtrahend: str, acts: Sequence[str]
+) -> str:
+    """Per activation, ``minuend`` minus ``subtrahend`` of the same runs of ``arm`` (finished
+    ones): mean and 95% t interval, in accuracy points."""
+
+    def one(act: str) -> str:
+        summary = stats.summarize(
+            r[minuend] - r[subtrahend]
+            for r in grid.select(runs, arm=arm, activation=act)
+            if not r["diverged"]
+        )
+        row = {"mean_diff": summary.mean, "ci_low": summary.ci_low, "ci_high": summary.ci_high}
+        return f"{act} {report.format_interval(row, 1)} (n = {summary.n})"
+
+    return "; ".join(one(act) for act in acts)
+
+
+def prediction_lines(
+    config: ml_collections.ConfigDict, runs: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """The variance-shift theory's predictions (exploratory, written before the first run: the
+    origin arm's collapsed networks, the config's primary baselines, test at least at their
+    dropout-on training accuracy once recalibrated; Nish and the activations like it moved
+    little by recalibration; without dropout, none far below its training accuracy), each beside
+    what the runs measured, paired within each run."""
+    collapsed = list(config.primary_baselines)
+    others = [REFERENCE, *config.reading.like_nish]
+    every = [act for act in config.activations if act in {*collapsed, *others}]
+    return [
+        "- Recalibrated test minus training accuracy (dropout on, as logged), origin arm; "
+        "predicted at least 0 for the collapsed networks: "
+        + within_run_differences(
+            runs, "origin", "recalibrated_test_top1_percent", "train_top1_percent", every
+        )
+        + ".",
+        "- Recalibration gain (recalibrated minus as-trained test accuracy), origin arm; "
+        f"predicted small for {', '.join(others)}: "
+        + within_run_differences(
+            runs, "origin", "recalibrated_test_top1_percent", "test_top1_percent", every
+        )
+        + ".",
+        "- Test minus training accuracy without dropout; predicted not far below 0 for any: "
+        + within_run_differences(
+            runs, "no_dropout", "test_top1_percent", "train_top1_percent", every
+        )
+        + ".",
+    ]
+
+
 def summary_lines(config, runs, compared, table) -> list[str]:
     return [
         f"- Scale: depth {config.depth}, arms "
