@@ -130,10 +130,14 @@ def test_a_sweep_done_in_parts_needs_only_its_committed_records(tmp_path, capsys
     assert {row["trained_on"] for row in published} == {here}
     assert json.load(open(first.files["meta"]))["trained_on"] == {here: 4}
     shutil.rmtree(tmp_path / "runs")
+    meta = json.load(open(first.files["meta"]))
+    meta["date"] = "2026-01-01T00:00:00+00:00"  # as committed earlier
+    Path(first.files["meta"]).write_text(json.dumps(meta))
     again = experiment.run(depth_sweep, config)
     assert left.format(4, 0) in capsys.readouterr().out
     assert not (tmp_path / "runs").exists()
     assert report.read_csv(again.files["runs"]) == published  # the same file, rewritten
+    assert json.load(open(again.files["meta"])) == meta  # the same runs: not dated anew
 
     # A record from before records named their machine says so, and is counted apart.
     older = sorted((tmp_path / "finished").iterdir())[0]

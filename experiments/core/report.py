@@ -17,6 +17,7 @@ title with it so that its numbers are never mistaken for a full-scale run.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -175,17 +176,38 @@ def check_spread(spread: str) -> None:
         )
 
 
-def write_csv(rows: Sequence[Mapping[str, Any]], path: str, columns: Sequence[str] = ()) -> str:
-    """Write ``rows`` as CSV (columns: ``columns``, else in first-seen order); return the path."""
+def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = ()) -> str:
+    """``rows`` as CSV text (columns: ``columns``, else in first-seen order)."""
     names = list(columns)
     for row in rows:
         names.extend(key for key in row if key not in names)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: plain_number(value) for key, value in row.items()})
+    return buffer.getvalue()
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str, columns: Sequence[str] = ()) -> str:
+    """Write ``rows`` as CSV (:func:`csv_text`); return the path."""
     with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=names)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: plain_number(value) for key, value in row.items()})
+        file.write(csv_text(rows, columns))
     return path
+
+
+def published_meta(directory: str, runs: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The machine record of the result in ``directory`` if it was published from these very
+    runs (its runs.csv is theirs), else None: running a finished experiment again republishes it
+    without dating it anew."""
+    try:
+        with open(os.path.join(directory, "runs.csv"), newline="") as file:
+            published = file.read()
+        with open(os.path.join(directory, "meta.json")) as file:
+            meta = json.load(file)
+    except FileNotFoundError:
+        return None
+    return meta if published == csv_text(runs) else None
 
 
 def read_csv(path: str) -> list[dict[str, str]]:
@@ -246,10 +268,12 @@ def publish(
 ) -> Results:
     """Write an experiment's outputs (module doc) and return them as :class:`Results`.
 
-    ``meta`` is the record of the machine that published the runs (default: this one, now, with
-    ``trained_on``: how many runs each machine computed, where the runs say); a republication
-    from committed files keeps the original's."""
+    ``meta`` is the record of the machine that published the runs (default: the record already
+    there if it was published from the same runs, else this machine, now, with ``trained_on``:
+    how many runs each machine computed, where the runs say); a republication from committed
+    files keeps the original's."""
     directory = results_dir(config.output_root, experiment, config.name)
+    meta = meta if meta is not None else published_meta(directory, runs)
     path = lambda name: os.path.join(directory, name)  # noqa: E731
     files = {
         "runs": write_csv(runs, path("runs.csv")),
