@@ -253,6 +253,13 @@ def _summary(runs, key: str, **where: Any) -> stats.Summary:
     return stats.summarize(grid.values_of(runs, key, **where))
 
 
+def _within_run(runs, minuend: str, subtrahend: str, **where: Any) -> stats.Summary:
+    """``minuend`` minus ``subtrahend`` of each finished run matching ``where``, summarised."""
+    return stats.summarize(
+        r[minuend] - r[subtrahend] for r in grid.select(runs, **where) if not r["diverged"]
+    )
+
+
 @functools.cache
 def _predicted_signal(act: str, dropout: float, depth: int) -> float:
     """The mean-field signal shift at the last layer (``dropout_variance_shift``), computed once
@@ -282,12 +289,7 @@ def make_table(
         for act in config.arm_settings[arm].activations:
             where = {"arm": arm, "activation": act}
             accuracy = {key: _summary(runs, key, **where) for key in ACCURACIES}
-            gains = [
-                r["recalibrated_test_top1_percent"] - r["test_top1_percent"]
-                for r in grid.select(runs, **where)
-                if not r["diverged"]
-            ]
-            gain = stats.summarize(gains)
+            gain = _within_run(runs, "recalibrated_test_top1_percent", "test_top1_percent", **where)
             shift = _summary(runs, "var_shift_extreme", **where)
             after = _summary(runs, "recalibrated_var_shift_extreme", **where)
             signal = _summary(runs, "signal_shift_last", **where)
@@ -486,11 +488,7 @@ def within_run_differences(
     ones): mean and 95% t interval, in accuracy points."""
 
     def one(act: str) -> str:
-        summary = stats.summarize(
-            r[minuend] - r[subtrahend]
-            for r in grid.select(runs, arm=arm, activation=act)
-            if not r["diverged"]
-        )
+        summary = _within_run(runs, minuend, subtrahend, arm=arm, activation=act)
         row = {"mean_diff": summary.mean, "ci_low": summary.ci_low, "ci_high": summary.ci_high}
         return f"{act} {report.format_interval(row, 1)} (n = {summary.n})"
 
