@@ -1,6 +1,6 @@
 """Why deep MLPs fail in Fig. 2a: the dropout/BatchNorm protocol or the activation's shape.
 
-    python -m experiments depth_mechanism --config=full     # about 8 hours on two CPU cores
+    python -m experiments depth_mechanism --config=full     # about 9 hours on two CPU cores
     python -m experiments depth_mechanism --config=smoke    # seconds, for the tests
 
 The depth sweep's full-scale programs (experiments/mnist/configs/depth_sweep.py, ``full``: the
@@ -11,7 +11,8 @@ origin's SGD 0.01 without momentum, BatchNorm with Keras' defaults, 10 epochs, b
   programs, trained again (their run directories are gone) and measured;
 - ``no_dropout``: dropout 0, the origin's step; fresh seeds 100-104;
 - ``step3x``: dropout 0.25 at learning rate 0.03 for ReLU, SiLU, GELU and ELU (Mish and Nish at
-  3x are committed in the sweep, 5 seeds); fresh seeds 100-101, cut from 5 to fit the budget.
+  3x are committed in the sweep, 5 seeds); fresh seed 100, cut from 5 to fit the budget (see the
+  amendment below).
 
 Each program is measured as the experiment's module doc says (test accuracy as trained and after
 BatchNorm recalibration, training-set accuracy in eval mode, the per-layer variance shift, and
@@ -53,6 +54,17 @@ Reading rule:
 - Secondary (exploratory): the recalibration gain per activation (recalibrated minus as-trained),
   the variance shift per layer, training-set accuracy in eval mode, the gradient ratios in train
   and eval mode, and the ``step3x`` arm.
+
+Amendment (2026-12-03, after 17 of the origin arm's programs, before any ``step3x`` run)
+----------------------------------------------------------------------------------------
+
+Measured pace: about 55 s an epoch at depth 25 with dropout, 10 minutes a program with its
+measurements, so the two primary arms alone take about 8.5 hours, beyond the issue's 8-hour
+budget. By the issue's rule (cut the optional depths, then the 3x arm's seeds, never the
+primary), the ``step3x`` arm is cut from two seeds (100-101) to one (100). The arm is
+exploratory; the reading rule uses it only through each activation's better step, where the
+committed sweep's Mish at x3 (about one point behind Nish) already decides that *shape* cannot
+hold. Hypotheses, primary endpoint and reading rule are unchanged.
 """
 
 from ml_collections import ConfigDict
@@ -89,7 +101,7 @@ def get_config(variant: str = "full") -> ConfigDict:
                     dropout=0.25,
                     lr_factor=3.0,
                     seed=100,
-                    num_runs=2,
+                    num_runs=1,
                     activations=("relu", "silu", "gelu", "elu"),
                 )
             ),
