@@ -12,7 +12,7 @@ import pytest
 from flax import traverse_util
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate
+from scipy import integrate, stats
 
 from nish_jax import create_model, get_activation
 from nish_jax.analysis import (
@@ -350,6 +350,38 @@ def test_relu_chi1_is_half_sigma_w_squared_and_critical_at_two():
     chi = np.asarray(chi1_grid(jax.nn.relu, jnp.sqrt(sigma_w2), sigma_b))
     np.testing.assert_allclose(chi, np.repeat(sigma_w2[:, None] / 2, 4, axis=1), rtol=1e-6)
     assert np.all(chi[sigma_w2 < 2] < 1) and np.all(chi[sigma_w2 > 2] > 1)
+
+
+def test_the_mean_field_functions_take_a_kink_off_zero():
+    """relu(h - 1), kink at 1, in closed form: for h ~ N(0, q) with s = sqrt(q), E[phi'^2] =
+    P(h > 1), E[phi] = s pdf(1/s) - P(h > 1), E[phi^2] = (q + 1) P(h > 1) - s pdf(1/s)."""
+    shifted = lambda h: jax.nn.relu(h - 1.0)  # noqa: E731
+
+    def closed_form(q):
+        s = np.sqrt(q)
+        tail, density = stats.norm.sf(1 / s), stats.norm.pdf(1 / s)
+        return s * density - tail, (q + 1) * tail - s * density, tail
+
+    with jax.enable_x64(True):
+        mean, second, grad = closed_form(2.5)
+        found = float(variance_map(shifted, 2.5, 1.3, 0.2, kinks=(1.0,)))
+        assert found == pytest.approx(1.3**2 * second + 0.2**2, abs=1e-12)
+        assert abs(float(variance_map(shifted, 2.5, 1.3, 0.2)) - found) > 1e-9
+        assert float(backward_factor(shifted, 1.3, 2.5, kinks=(1.0,))) == pytest.approx(
+            1.3**2 * grad, abs=1e-12
+        )
+        mean, second, grad = closed_form(1.0)
+        assert float(batch_norm_backward_factor(shifted, kinks=(1.0,))) == pytest.approx(
+            grad / (second - mean**2), abs=1e-10
+        )
+        weights = (1.5, 2.0)
+        grid = np.asarray(chi1_grid(shifted, jnp.array(weights), jnp.array([0.3]), kinks=(1.0,)))
+        for i, w in enumerate(weights):
+            q = fixed_point(shifted, w, 0.3, kinks=(1.0,))
+            assert float(variance_map(shifted, q, w, 0.3, kinks=(1.0,))) == pytest.approx(
+                float(q), rel=1e-9
+            )
+            assert grid[i, 0] == pytest.approx(w**2 * closed_form(float(q))[2], abs=1e-10)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 4, 5))

@@ -1,5 +1,5 @@
-"""Every ```python block of docs/usage.md and of the README runs as it is (real MNIST from
-NISH_DATA_DIR where a block reads data)."""
+"""Every ```python block of docs/usage.md, docs/guide.md and the README runs as it is (real
+MNIST from NISH_DATA_DIR where a block reads data)."""
 
 import re
 from pathlib import Path
@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 USAGE = ROOT / "docs" / "usage.md"
 README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "guide.md"
 SECTIONS = (
     "nish in a Flax NNX module",
     "A zoo model in NNX",
@@ -45,6 +46,14 @@ def test_snippet_runs(title, code):
 )
 def test_readme_snippet_runs(title, code):
     exec(compile(code, f"{README}: {title}", "exec"), {"__name__": "__main__"})
+
+
+@pytest.mark.parametrize(
+    ("title", "code"), snippets(GUIDE), ids=[title for title, _ in snippets(GUIDE)]
+)
+def test_guide_snippet_runs(title, code):
+    """Each block of the guide runs on its own, as a reader copies it."""
+    exec(compile(code, f"{GUIDE}: {title}", "exec"), {"__name__": "__main__"})
 
 
 def test_the_readme_shows_the_activation_nnx_and_the_analysis():

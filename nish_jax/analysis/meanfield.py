@@ -17,13 +17,14 @@ initialisation in eval mode, where BatchNorm with running statistics 0 and 1 is 
 activation: the pre-activations are unit Gaussians by construction and the weights' scale cancels,
 leaving ``E[phi'(z)^2] / Var[phi(z)]``.
 
-Moments come from :func:`nish_jax.analysis.activation_moments` (exact at a kink at 0).
+Moments come from :func:`nish_jax.analysis.activation_moments`, exact for an activation whose
+kinks (0 by default) every function here takes as ``kinks=``.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +52,12 @@ _BISECTION_STEPS = 60
 
 
 def variance_map(
-    act: Activation, q: ArrayLike, sigma_w: ArrayLike, sigma_b: ArrayLike
+    act: Activation,
+    q: ArrayLike,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    *,
+    kinks: Sequence[float] = (0.0,),
 ) -> jax.Array:
     """``V(q) = sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2``, ``z ~ N(0, 1)``.
 
@@ -60,15 +66,23 @@ def variance_map(
       q: the variance of the pre-activations entering the layer.
       sigma_w: the weights' standard deviation times ``sqrt(fan_in)``.
       sigma_b: the biases' standard deviation.
+      kinks: where ``act`` or its derivative jumps (as in
+        :func:`~nish_jax.analysis.activation_moments`; relu6: ``(0.0, 6.0)``).
 
     Returns:
       The variance of the next layer's pre-activations.
     """
-    second_moment = gaussian_expectation(lambda h: jnp.square(act(h)), 0.0, q)
+    second_moment = gaussian_expectation(lambda h: jnp.square(act(h)), 0.0, q, kinks=kinks)
     return jnp.square(sigma_w) * second_moment + jnp.square(sigma_b)
 
 
-def fixed_point(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.Array:
+def fixed_point(
+    act: Activation,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    *,
+    kinks: Sequence[float] = (0.0,),
+) -> jax.Array:
     """The fixed point ``q* = V(q*)`` of :func:`variance_map` that unit-variance inputs reach.
 
     Iterating ``V`` from ``q = 1`` moves ``q`` monotonically towards the nearest stable fixed
@@ -83,6 +97,7 @@ def fixed_point(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.
       act: the activation.
       sigma_w: the weight scale (as in :func:`variance_map`).
       sigma_b: the bias scale.
+      kinks: the activation's kinks (:func:`variance_map`).
 
     Returns:
       ``q*``, a scalar in ``[MIN_VAR, MAX_VAR]``.
@@ -90,7 +105,7 @@ def fixed_point(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.
 
     def excess(log_q: jax.Array) -> jax.Array:
         q = jnp.exp(log_q)
-        return variance_map(act, q, sigma_w, sigma_b) - q
+        return variance_map(act, q, sigma_w, sigma_b, kinks=kinks) - q
 
     one = jnp.zeros((), jnp.result_type(float))
     low, high = jnp.log(jnp.asarray(MIN_VAR, one.dtype)), jnp.log(jnp.asarray(MAX_VAR, one.dtype))
@@ -111,7 +126,9 @@ def fixed_point(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.
     return jnp.exp(log_q)
 
 
-def backward_factor(act: Activation, sigma_w: ArrayLike, q: ArrayLike) -> jax.Array:
+def backward_factor(
+    act: Activation, sigma_w: ArrayLike, q: ArrayLike, *, kinks: Sequence[float] = (0.0,)
+) -> jax.Array:
     """``sigma_w^2 E[phi'(sqrt(q) z)^2]``: the per-layer growth of the squared gradient norm.
 
     Args:
@@ -119,29 +136,45 @@ def backward_factor(act: Activation, sigma_w: ArrayLike, q: ArrayLike) -> jax.Ar
       sigma_w: the weight scale.
       q: the pre-activations' variance; 0 gives the linear-regime ``sigma_w^2 phi'(0)^2`` (with
         ``phi'(0)`` as JAX differentiates it: 0 for relu).
+      kinks: the activation's kinks (:func:`variance_map`).
 
     Returns:
       The factor, a scalar.
     """
-    return jnp.square(sigma_w) * activation_moments(act, 0.0, q).grad_second_moment
+    moments = activation_moments(act, 0.0, q, kinks=kinks)
+    return jnp.square(sigma_w) * moments.grad_second_moment
 
 
-def chi1(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.Array:
+def chi1(
+    act: Activation,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    *,
+    kinks: Sequence[float] = (0.0,),
+) -> jax.Array:
     """``chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]`` at the fixed point of :func:`fixed_point`.
 
     Args:
       act: the activation.
       sigma_w: the weight scale.
       sigma_b: the bias scale.
+      kinks: the activation's kinks (:func:`variance_map`).
 
     Returns:
       ``chi_1``, a scalar: 1 on the order-to-chaos boundary.
     """
-    return backward_factor(act, sigma_w, fixed_point(act, sigma_w, sigma_b))
+    q_star = fixed_point(act, sigma_w, sigma_b, kinks=kinks)
+    return backward_factor(act, sigma_w, q_star, kinks=kinks)
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def chi1_grid(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.Array:
+def chi1_grid(
+    act: Activation,
+    sigma_w: ArrayLike,
+    sigma_b: ArrayLike,
+    *,
+    kinks: Sequence[float] = (0.0,),
+) -> jax.Array:
     """:func:`chi1` on the grid ``sigma_w x sigma_b`` (jitted, vmapped).
 
     Args:
@@ -149,23 +182,28 @@ def chi1_grid(act: Activation, sigma_w: ArrayLike, sigma_b: ArrayLike) -> jax.Ar
         compilation).
       sigma_w: weight scales, shape ``(W,)``.
       sigma_b: bias scales, shape ``(B,)``.
+      kinks: the activation's kinks (:func:`variance_map`).
 
     Returns:
       ``chi_1``, shape ``(W, B)``.
     """
-    per_bias = jax.vmap(chi1, in_axes=(None, None, 0))
-    return jax.vmap(per_bias, in_axes=(None, 0, None))(act, sigma_w, sigma_b)
+
+    def one(w: jax.Array, b: jax.Array) -> jax.Array:
+        return chi1(act, w, b, kinks=kinks)
+
+    return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(sigma_w, sigma_b)
 
 
-def batch_norm_backward_factor(act: Activation) -> jax.Array:
+def batch_norm_backward_factor(act: Activation, *, kinks: Sequence[float] = (0.0,)) -> jax.Array:
     """``E[phi'(z)^2] / Var[phi(z)]``, ``z ~ N(0, 1)``: the per-layer growth of the squared
     gradient norm with train-mode BatchNorm before each activation (module doc).
 
     Args:
       act: the activation.
+      kinks: the activation's kinks (:func:`variance_map`).
 
     Returns:
       The factor, a scalar.
     """
-    moments = activation_moments(act)
+    moments = activation_moments(act, kinks=kinks)
     return moments.grad_second_moment / moments.variance
