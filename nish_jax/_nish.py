@@ -79,8 +79,8 @@ def _reduce_by_two_pi(x: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def _horner(z: jax.Array, coefficients: tuple[float, ...]) -> jax.Array:
-    result = coefficients[-1]
-    for c in reversed(coefficients[:-1]):
+    result = coefficients[-2] + z * coefficients[-1]
+    for c in reversed(coefficients[:-2]):
         result = c + z * result
     return result
 
@@ -103,12 +103,20 @@ def _branch_argument(x: jax.Array) -> jax.Array:
     return jnp.clip(x, low, 0.0)
 
 
-def _sin_cos(xs: jax.Array, with_cos: bool, sine: str) -> tuple[jax.Array, jax.Array | None]:
-    """sin and (optionally) cos of a clipped float32 or float64 argument."""
+def _sin(xs: jax.Array, sine: str) -> jax.Array:
+    """sin of a clipped float32 or float64 argument."""
     if xs.dtype == jnp.float64 or sine == "jnp":
-        return jnp.sin(xs), (jnp.cos(xs) if with_cos else None)
+        return jnp.sin(xs)
     r, z = _reduce_by_two_pi(xs)
-    return _sin_f32(r, z), (_cos_f32(z) if with_cos else None)
+    return _sin_f32(r, z)
+
+
+def _sin_cos(xs: jax.Array, sine: str) -> tuple[jax.Array, jax.Array]:
+    """sin and cos of a clipped float32 or float64 argument, from one range reduction."""
+    if xs.dtype == jnp.float64 or sine == "jnp":
+        return jnp.sin(xs), jnp.cos(xs)
+    r, z = _reduce_by_two_pi(xs)
+    return _sin_f32(r, z), _cos_f32(z)
 
 
 def _compute_dtype(dtype) -> jnp.dtype:
@@ -123,7 +131,7 @@ def _compute_dtype(dtype) -> jnp.dtype:
 def _value(x: jax.Array, sine: str) -> jax.Array:
     xc = x.astype(_compute_dtype(x.dtype))
     xs = _branch_argument(xc)
-    sin_x, _ = _sin_cos(xs, with_cos=False, sine=sine)
+    sin_x = _sin(xs, sine)
     e = jnp.exp(xs)  # in (0, 1]: no overflow on this branch
     s = e / (1.0 + e)
     return jnp.where(xc >= 0, xc, s * (xs + sin_x)).astype(x.dtype)
@@ -134,7 +142,7 @@ def _derivative(x: jax.Array, sine: str) -> jax.Array:
     higher-order derivatives finite where ``exp(-x)`` overflows."""
     xc = x.astype(_compute_dtype(x.dtype))
     xs = _branch_argument(xc)
-    sin_x, cos_x = _sin_cos(xs, with_cos=True, sine=sine)
+    sin_x, cos_x = _sin_cos(xs, sine)
     s = jax.nn.sigmoid(xs)
     return jnp.where(xc >= 0, 1.0, s * ((1.0 - s) * (xs + sin_x) + 1.0 + cos_x))
 

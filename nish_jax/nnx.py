@@ -15,7 +15,7 @@ the linen model computes from the same variables and dropout key.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -84,7 +84,7 @@ class LinenBridge(nnx.Module):
             )
         variables = self.linen_variables()
         if self.deterministic:
-            return self.module.apply(variables, x, train=False)
+            return cast(jax.Array, self.module.apply(variables, x, train=False))
         out, updates = self.module.apply(
             variables,
             x,

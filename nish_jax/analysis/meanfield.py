@@ -188,7 +188,7 @@ def chi1_grid(
       ``chi_1``, shape ``(W, B)``.
     """
 
-    def one(w: jax.Array, b: jax.Array) -> jax.Array:
+    def one(w: ArrayLike, b: ArrayLike) -> jax.Array:
         return chi1(act, w, b, kinks=kinks)
 
     return jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None))(sigma_w, sigma_b)

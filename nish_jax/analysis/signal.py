@@ -11,9 +11,10 @@ a BatchNorm that feeds an activation directly hands it pre-activations of per-ch
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -25,7 +26,8 @@ from nish_jax.analysis.sites import activation_sites, apply_model
 __all__ = ["SiteSignal", "signal_propagation"]
 
 
-class SiteSignal(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class SiteSignal:
     """The statistics of one activation site in one mode, over all elements of the batch's
     tensor (examples, positions and channels together).
 

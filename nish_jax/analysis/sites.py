@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import flax.linen as nn
 import jax
@@ -129,7 +129,7 @@ def apply_model(
         outputs = model.clone(act=probe).apply(variables, inputs, train=train, **options)
     if train:
         outputs, _ = outputs
-    return outputs, probe.records
+    return cast(jax.Array, outputs), probe.records
 
 
 def activation_sites(

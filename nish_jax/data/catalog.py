@@ -215,7 +215,7 @@ def load(
     notes: list[str] = []
     if spec.tfds_name and (tfds_dir := tfds_source.find_prepared(spec.tfds_name, tfds_dirs)):
         if tfds_source.installed():
-            return _load_tfds(spec, tfds_dir, split)
+            return _load_tfds(spec.name, spec.tfds_name, tfds_dir, split)
         notes.append(f"skipped the prepared tensorflow-datasets copy in {tfds_dir}: {_NO_TFDS}")
     for root in _candidate_roots(spec, dirs):
         try:
@@ -248,9 +248,9 @@ def _candidate_roots(spec: _Spec, dirs: list[Path]) -> Iterator[Path]:
                 yield directory / folder
 
 
-def _load_tfds(spec: _Spec, tfds_dir: Path, split: str) -> Dataset:
-    images, labels, class_names = tfds_source.load_prepared(spec.tfds_name, tfds_dir, split)
-    return _in_memory(spec.name, split, images, labels, class_names, f"tfds:{tfds_dir}")
+def _load_tfds(name: str, tfds_name: str, tfds_dir: Path, split: str) -> Dataset:
+    images, labels, class_names = tfds_source.load_prepared(tfds_name, tfds_dir, split)
+    return _in_memory(name, split, images, labels, class_names, f"tfds:{tfds_dir}")
 
 
 def _download(
@@ -262,13 +262,19 @@ def _download(
             root = Path(downloads.download(spec.name))
         except DataNotFoundError as error:
             raise DataNotFoundError(f"{looked}\n{error}") from error
-        return _READERS[spec.name](root, split, image_size)
+        dataset = _READERS[spec.name](root, split, image_size)
+        if dataset is None:
+            raise DataNotFoundError(
+                f"downloaded {spec.name} to {root}, but found no {split!r} there"
+            )
+        return dataset
     ways = _ways_to_provide(spec)
     if spec.tfds_name is None:
         raise DataNotFoundError(f"{looked}\n{ways}\n{spec.name} has no download source")
     if not tfds_source.installed():
         raise DataNotFoundError(f"{looked}\n{ways}\ndownload=True for {spec.name}: {_NO_TFDS}")
-    return _load_tfds(spec, tfds_source.download_and_prepare(spec.tfds_name, tfds_dir), split)
+    prepared = tfds_source.download_and_prepare(spec.tfds_name, tfds_dir)
+    return _load_tfds(spec.name, spec.tfds_name, prepared, split)
 
 
 def prepare_tfds(
@@ -356,11 +362,12 @@ def _in_memory(
     source: str,
 ) -> Dataset:
     mean, std = NORMALIZATION[name]
+    height, width, channels = images.shape[1:]
     return Dataset(
         name=name,
         split=split,
         class_names=tuple(class_names),
-        image_shape=tuple(int(d) for d in images.shape[1:]),
+        image_shape=(int(height), int(width), int(channels)),
         labels=np.asarray(labels, dtype=np.int32),
         mean=mean,
         std=std,
@@ -372,13 +379,13 @@ def _in_memory(
 def _read_idx_set(name: str, class_names: Sequence[str]) -> Callable[..., Dataset | None]:
     def read(root: Path, split: str, image_size: int | None) -> Dataset | None:
         stems = _IDX_STEMS[split]
-        paths = [find_idx(root, stem) for stem in stems]
-        if paths == [None, None]:
+        image_file, label_file = (find_idx(root, stem) for stem in stems)
+        if image_file is None and label_file is None:
             return None
-        if None in paths:
-            missing = stems[paths.index(None)]
+        if image_file is None or label_file is None:
+            missing = stems[0] if image_file is None else stems[1]
             raise CorruptDataError(root, f"incomplete copy: {missing}(.gz) is missing", "add it")
-        images, labels = read_idx_pair(*paths)
+        images, labels = read_idx_pair(image_file, label_file)
         return _in_memory(name, split, images, labels, class_names, str(root))
 
     return read
@@ -437,10 +444,10 @@ def _read_cifar10(root: Path, split: str, image_size: int | None) -> Dataset | N
     )
 
 
-def _read_folder(name: str, root: Path, split: str, image_size: int | None) -> Dataset | None:
-    found = _split_folder(root, split)
-    if found is None:
-        return None
+def _read_folder(
+    name: str, found: tuple[Path, Path], split: str, image_size: int | None
+) -> Dataset:
+    """The image folder ``found`` (from :func:`_split_folder`) of ``split``."""
     size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else image_size
     if size < 1:
         raise ValueError(f"image_size must be >= 1, got {size}")
@@ -463,18 +470,24 @@ def _read_folder(name: str, root: Path, split: str, image_size: int | None) -> D
 
 
 def _load_any_folder(root: Path, split: str, image_size: int | None) -> Dataset:
-    splits = sorted(
-        {p.name for p in root.iterdir() if p.is_dir()}
-        | {p.name[: -len(s)] for s in ARCHIVE_SUFFIXES for p in root.glob(f"*{s}")}
-    )
-    if split not in splits:
+    found = _split_folder(root, split)
+    if found is None:
+        splits = sorted(
+            {p.name for p in root.iterdir() if p.is_dir()}
+            | {p.name[: -len(s)] for s in ARCHIVE_SUFFIXES for p in root.glob(f"*{s}")}
+        )
         raise ValueError(f"unknown split {split!r} for image folder {root}; valid: {splits}")
-    return _read_folder(root.name, root, split, image_size)
+    return _read_folder(root.name, found, split, image_size)
+
+
+def _read_imagenet100(root: Path, split: str, image_size: int | None) -> Dataset | None:
+    found = _split_folder(root, split)
+    return None if found is None else _read_folder("imagenet100", found, split, image_size)
 
 
 _READERS: dict[str, Callable[[Path, str, int | None], Dataset | None]] = {
     "mnist": _read_idx_set("mnist", tuple(str(d) for d in range(10))),
     "fashion_mnist": _read_idx_set("fashion_mnist", FASHION_MNIST_CLASSES),
     "cifar10": _read_cifar10,
-    "imagenet100": lambda root, split, size: _read_folder("imagenet100", root, split, size),
+    "imagenet100": _read_imagenet100,
 }

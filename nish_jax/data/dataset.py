@@ -37,9 +37,12 @@ class Dataset:
     prefetch_batches: int = 2
 
     def __post_init__(self) -> None:
-        if (self.images is None) == (self.paths is None):
+        if self.images is not None and self.paths is None:
+            count = len(self.images)
+        elif self.paths is not None and self.images is None:
+            count = len(self.paths)
+        else:
             raise ValueError("a Dataset holds exactly one of `images` (in memory) or `paths`")
-        count = len(self.images) if self.images is not None else len(self.paths)
         if count != len(self.labels):
             raise ValueError(f"{count} images but {len(self.labels)} labels")
 
@@ -54,6 +57,13 @@ class Dataset:
     @property
     def in_memory(self) -> bool:
         return self.images is not None
+
+    @property
+    def _files(self) -> tuple[str, ...]:
+        """The image files of a Dataset read from disk."""
+        if self.paths is None:
+            raise ValueError("this Dataset holds its images in memory, not as files")
+        return self.paths
 
     def num_batches(self, batch_size: int, drop_remainder: bool = True) -> int:
         """How many batches one epoch has.
@@ -118,11 +128,11 @@ class Dataset:
             raise ValueError(f"start={start} is outside 0..{count} (the epoch's batch count)")
         order = self.order(seed=seed, epoch=epoch, shuffle=shuffle)
         batch_indices = (order[i * batch_size : (i + 1) * batch_size] for i in range(start, count))
-        if self.in_memory:
+        if (held := self.images) is not None:
             for indices in batch_indices:
                 sorted_pos = np.argsort(indices)  # sorted reads are kinder to memory maps
                 images = np.empty((len(indices), *self.image_shape), np.uint8)
-                images[sorted_pos] = self.images[indices[sorted_pos]]
+                images[sorted_pos] = held[indices[sorted_pos]]
                 yield images, self.labels[indices].astype(np.int32)
         else:
             yield from self._stream(batch_indices)
@@ -131,14 +141,13 @@ class Dataset:
         self, batch_indices: Iterator[np.ndarray]
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Decode batches in a thread pool, keeping ``prefetch_batches`` batches in flight."""
-        size = self.image_shape[0]
+        size, paths = self.image_shape[0], self._files
         pending: deque[tuple[list[Future], np.ndarray]] = deque()
         with ThreadPoolExecutor(self.num_workers) as pool:
 
             def submit(indices: np.ndarray) -> None:
                 futures = [
-                    pool.submit(decode_image, self.paths[i], size, self.center_crop)
-                    for i in indices
+                    pool.submit(decode_image, paths[i], size, self.center_crop) for i in indices
                 ]
                 pending.append((futures, self.labels[indices].astype(np.int32)))
 
@@ -178,9 +187,10 @@ class Dataset:
             where = labels == label
             rank[where] = np.arange(where.sum())
         chosen = np.sort(shuffled[np.lexsort((np.arange(len(shuffled)), rank))[:num_examples]])
-        if self.in_memory:
+        if self.images is not None:
             return replace(self, images=self.images[chosen], labels=self.labels[chosen])
-        return replace(self, paths=tuple(self.paths[i] for i in chosen), labels=self.labels[chosen])
+        files = self._files
+        return replace(self, paths=tuple(files[i] for i in chosen), labels=self.labels[chosen])
 
 
 def _collect(futures: list[Future], labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -248,8 +248,9 @@ def _open(url: str, timeout: float) -> http.client.HTTPResponse:
 
 
 def _offline_message(name: str, url: str, error: BaseException) -> str:
-    plain_url_error = isinstance(error, urllib.error.URLError) and not hasattr(error, "code")
-    reason = error.reason if plain_url_error else error
+    reason: object = error  # an HTTPError (a URLError with a code) reads best whole
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        reason = error.reason  # the network's own error
     source = _SOURCES[name]
     files = ", ".join(official.name for official in source.files)
     return (

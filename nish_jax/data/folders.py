@@ -118,8 +118,8 @@ def decode_image(path: str, image_size: int | None, center_crop: bool) -> np.nda
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise CorruptDataError(path, f"not a readable image ({error})") from error
     if image_size is not None and image.size != (image_size, image_size):
@@ -130,11 +130,11 @@ def decode_image(path: str, image_size: int | None, center_crop: bool) -> np.nda
                 max(image_size, round(width * scale)),
                 max(image_size, round(height * scale)),
             )
-            image = image.resize((new_w, new_h), Image.BILINEAR)
+            image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
             left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
             image = image.crop((left, top, left + image_size, top + image_size))
         else:
-            image = image.resize((image_size, image_size), Image.BILINEAR)
+            image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -89,7 +89,7 @@ def prepare_offline(
     }
     with registered.skip_registration():
 
-        class LocalFilesBuilder(base):
+        class LocalFilesBuilder(base):  # type: ignore[valid-type, misc]  # found at run time
             """tfds' builder, its URL table pointing at the user's local official files."""
 
             name = base.name

@@ -215,7 +215,7 @@ def build_blocks(
         if index in stage_strides:
             specs[0] = dataclasses.replace(specs[0], stride=stage_strides[index])
         counts = scale_stage_depth([s.repeats for s in specs], depth_multiplier, depth_truncation)
-        blocks = []
+        blocks: list[BlockConfig] = []
         for spec, count in zip(specs, counts, strict=True):
             out_chs = round_channels(spec.out_channels, channel_multiplier)
             for _ in range(count):

@@ -147,13 +147,13 @@ def check_choice(option: str, value: Any, choices: tuple[Any, ...], model: str) 
 
 def check_positive_int(option: str, value: Any, model: str) -> None:
     """Raise a ValueError unless ``value`` is an integer >= 1 (a count of layers or channels)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise _invalid(model, option, value, "must be an integer >= 1")
 
 
 def check_rate(option: str, value: Any, model: str) -> None:
     """Raise a ValueError unless ``value`` is a number in [0, 1) (a dropout probability)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= float(value) < 1:
         raise _invalid(model, option, value, "must be a number in [0, 1)")
 
 

@@ -43,11 +43,12 @@ class ModelSpec:
     @property
     def options(self) -> tuple[str, ...]:
         """The options :func:`create_model` accepts for this network, sorted."""
-        module, fixed = self.build, {}
-        if isinstance(module, functools.partial):
-            module, fixed = module.func, module.keywords
-        fields = dataclasses.fields(module)
-        return tuple(sorted(f.name for f in fields if f.name not in _NOT_OPTIONS | set(fixed)))
+        if isinstance(self.build, functools.partial):
+            module, fixed = self.build.func, set(self.build.keywords)
+        else:
+            module, fixed = self.build, set()
+        fields = dataclasses.fields(module)  # type: ignore[arg-type]  # a Flax module class
+        return tuple(sorted(f.name for f in fields if f.name not in _NOT_OPTIONS | fixed))
 
 
 _MODELS: dict[str, ModelSpec] = {}

@@ -38,7 +38,7 @@ from nish_jax.models.registry import ModelSpec, register
 # torchvision's ``features``: a stem (conv, act, max-pool at indices 0-2), then one entry per index
 # from 3: "pool" or a Fire module as (squeeze, expand1x1, expand3x3) channels.
 _STEM_CONV = {"1_0": (96, 7), "1_1": (64, 3)}  # channels, kernel size (stride 2, unpadded)
-_BODY = {
+_BODY: dict[str, list[tuple[int, int, int] | str]] = {
     "1_0": [
         (16, 64, 64),
         (16, 64, 64),
@@ -131,8 +131,7 @@ class SqueezeNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         check_input(x, self.in_chans, f"squeezenet{self.version}")
-        dtypes = dict(dtype=self.dtype, param_dtype=self.param_dtype)
-        conv = functools.partial(_conv, **dtypes)
+        conv = functools.partial(_conv, dtype=self.dtype, param_dtype=self.param_dtype)
         x = x.astype(self.dtype)
         channels, size = _STEM_CONV[self.version]
         if self.stem == "imagenet":
@@ -141,10 +140,16 @@ class SqueezeNet(nn.Module):
         else:
             x = self.act(conv(channels, 3, "features_0", padding=1)(x))
         for index, layer in enumerate(_BODY[self.version], start=_BODY_START):
-            if layer == "pool":
+            if isinstance(layer, tuple):  # (squeeze, expand1x1, expand3x3) of a Fire block
+                x = Fire(
+                    *layer,
+                    act=self.act,
+                    dtype=self.dtype,
+                    param_dtype=self.param_dtype,
+                    name=f"features_{index}",
+                )(x)
+            else:  # "pool"
                 x = max_pool_ceil(x)
-            else:
-                x = Fire(*layer, act=self.act, **dtypes, name=f"features_{index}")(x)
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
         final_init = merge_window_axes(nn.initializers.normal(0.01))
         x = conv(self.num_classes, 1, "classifier_1", kernel_init=final_init)(x)

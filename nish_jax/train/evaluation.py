@@ -57,7 +57,7 @@ def make_evaluator(
     dataset: Dataset,
     *,
     mesh: Mesh | None = None,
-    apply_fn: Callable[..., jax.Array] | None = None,
+    apply_fn: Callable[..., Any] | None = None,
 ) -> Evaluator:
     """``evaluator(state_or_variables, noise_std=0.0) -> [metrics of run r, ...]``.
 

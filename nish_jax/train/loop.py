@@ -96,12 +96,13 @@ class _StepLogger:
 
     def _handle(self, step: int, metrics: dict[str, jax.Array]) -> None:
         values = jax.device_get(metrics)
-        for run in np.flatnonzero((values["diverged_step"] != 0) & (self.diverged_steps == 0)):
-            self.diverged_steps[run] = values["diverged_step"][run]
+        newly = (values["diverged_step"] != 0) & (self.diverged_steps == 0)
+        for gone in map(int, np.flatnonzero(newly)):
+            self.diverged_steps[gone] = values["diverged_step"][gone]
             _log.warning(
                 "run %d diverged at step %d (non-finite loss or parameters); %s",
-                run,
-                self.diverged_steps[run],
+                gone,
+                self.diverged_steps[gone],
                 "every run has now diverged" if self.all_diverged else "the other runs go on",
             )
         config = self.setup.config

@@ -28,7 +28,8 @@ def save_variables(variables: Mapping[str, Any], path: str) -> str:
     if not path.endswith(".npz"):
         raise ValueError(f"variables file must end with .npz, got {path!r}")
     flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(dict(variables)), sep="/")
-    np.savez(path, **{key: np.asarray(value) for key, value in flat.items()})
+    arrays: dict[str, Any] = {key: np.asarray(value) for key, value in flat.items()}
+    np.savez(path, **arrays)
     return path
 
 

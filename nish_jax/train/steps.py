@@ -9,6 +9,7 @@ partial batch is counted exactly and nothing is recompiled.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -29,7 +30,7 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float) 
     return optax.softmax_cross_entropy(logits, targets)
 
 
-def step_keys(rng: jax.Array, step: jax.Array) -> tuple[jax.Array, jax.Array]:
+def step_keys(rng: jax.Array, step: jax.Array | int) -> tuple[jax.Array, jax.Array]:
     """The (preprocessing, dropout) keys of one run's training step ``step`` (0-based) from the
     run's base key: a function of its seed and the step only, the same for every model."""
     preprocess_key, dropout_key = jax.random.split(jax.random.fold_in(rng, step))
@@ -105,7 +106,7 @@ def make_train_step(
 
 
 def make_eval_step(
-    apply_fn: Callable[..., jax.Array],
+    apply_fn: Callable[..., Any],
     preprocess: Preprocess,
     *,
     num_classes: int,
