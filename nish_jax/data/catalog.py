@@ -444,10 +444,10 @@ def _read_cifar10(root: Path, split: str, image_size: int | None) -> Dataset | N
     )
 
 
-def _read_folder(
-    name: str, found: tuple[Path, Path], split: str, image_size: int | None
-) -> Dataset:
-    """The image folder ``found`` (from :func:`_split_folder`) of ``split``."""
+def _read_folder(name: str, root: Path, split: str, image_size: int | None) -> Dataset | None:
+    found = _split_folder(root, split)
+    if found is None:
+        return None
     size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else image_size
     if size < 1:
         raise ValueError(f"image_size must be >= 1, got {size}")
@@ -470,24 +470,19 @@ def _read_folder(
 
 
 def _load_any_folder(root: Path, split: str, image_size: int | None) -> Dataset:
-    found = _split_folder(root, split)
-    if found is None:
+    dataset = _read_folder(root.name, root, split, image_size)
+    if dataset is None:
         splits = sorted(
             {p.name for p in root.iterdir() if p.is_dir()}
             | {p.name[: -len(s)] for s in ARCHIVE_SUFFIXES for p in root.glob(f"*{s}")}
         )
         raise ValueError(f"unknown split {split!r} for image folder {root}; valid: {splits}")
-    return _read_folder(root.name, found, split, image_size)
-
-
-def _read_imagenet100(root: Path, split: str, image_size: int | None) -> Dataset | None:
-    found = _split_folder(root, split)
-    return None if found is None else _read_folder("imagenet100", found, split, image_size)
+    return dataset
 
 
 _READERS: dict[str, Callable[[Path, str, int | None], Dataset | None]] = {
     "mnist": _read_idx_set("mnist", tuple(str(d) for d in range(10))),
     "fashion_mnist": _read_idx_set("fashion_mnist", FASHION_MNIST_CLASSES),
     "cifar10": _read_cifar10,
-    "imagenet100": _read_imagenet100,
+    "imagenet100": lambda root, split, size: _read_folder("imagenet100", root, split, size),
 }
