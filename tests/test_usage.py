@@ -36,24 +36,15 @@ def test_each_section_has_its_snippet():
         assert title.startswith(section)
 
 
-@pytest.mark.parametrize(("title", "code"), snippets(), ids=[title for title, _ in snippets()])
-def test_snippet_runs(title, code):
-    exec(compile(code, f"{USAGE}: {title}", "exec"), {"__name__": "__main__"})
+# Every block of every page, each run on its own, as a reader copies it.
+BLOCKS = [(page, title, code) for page in (USAGE, README, GUIDE) for title, code in snippets(page)]
 
 
 @pytest.mark.parametrize(
-    ("title", "code"), snippets(README), ids=[title for title, _ in snippets(README)]
+    ("page", "title", "code"), BLOCKS, ids=[f"{page.name}: {title}" for page, title, _ in BLOCKS]
 )
-def test_readme_snippet_runs(title, code):
-    exec(compile(code, f"{README}: {title}", "exec"), {"__name__": "__main__"})
-
-
-@pytest.mark.parametrize(
-    ("title", "code"), snippets(GUIDE), ids=[title for title, _ in snippets(GUIDE)]
-)
-def test_guide_snippet_runs(title, code):
-    """Each block of the guide runs on its own, as a reader copies it."""
-    exec(compile(code, f"{GUIDE}: {title}", "exec"), {"__name__": "__main__"})
+def test_snippet_runs(page, title, code):
+    exec(compile(code, f"{page}: {title}", "exec"), {"__name__": "__main__"})
 
 
 def test_the_readme_shows_the_activation_nnx_and_the_analysis():
