@@ -23,9 +23,12 @@ FLAGS = ["--config", "experiments/mnist/configs/mnist_mlp.py:smoke"]
 SIGNAL_AFTER_STEP = 12
 
 # Runs experiments/train.py unchanged, except that the process sends itself a signal right after
-# writing the metric row of step SIGNAL_AFTER_STEP (SIGKILL: no cleanup, no flush).
+# writing the metric row of step SIGNAL_AFTER_STEP (SIGKILL: no cleanup, no flush). It restores
+# Python's Ctrl-C handler first, as a terminal's process has it: a shell without job control
+# starts background commands (`make test &`) with SIGINT ignored, and Python keeps ignoring it.
 SIGNALLING_LAUNCHER = """
 import os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from nish_jax.train import metrics
 write = metrics.MetricWriter.write
 def write_then_signal(self, stream, row):
